@@ -1,0 +1,181 @@
+"""The codec interface: a UE encoder and a BS decoder (Keras models) and a registry by name.
+
+A codec maps the normalised truncated angular-delay CSI ``x [b, Na, Nt, 2]`` (float32, CsiNet
+[0, 1] convention) to a codeword ``z [b, M]`` at the UE and back at the BS. ``M = 2 Na Nt / CR``.
+
+To add a codec: subclass :class:`Codec`, implement :meth:`Codec.build_encoder` and
+:meth:`Codec.build_decoder`, and decorate it with ``@register_codec("name")`` (or publish it in the
+``linksim.codecs`` entry-point group of your own package).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from linksim.errors import LinksimInputError
+from linksim.transforms import Normalizer
+
+_REGISTRY: dict[str, type["Codec"]] = {}
+
+
+def register_codec(name: str):
+    """Class decorator: make a :class:`Codec` subclass available under ``name``."""
+
+    def deco(cls: type["Codec"]) -> type["Codec"]:
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def _load_entry_points() -> None:
+    for ep in entry_points(group="linksim.codecs"):
+        if ep.name not in _REGISTRY:
+            _REGISTRY[ep.name] = ep.load()
+
+
+def available_codecs() -> dict[str, type["Codec"]]:
+    """All registered codecs, built-in and from the ``linksim.codecs`` entry-point group."""
+    import linksim.codecs  # noqa: F401  (registers the built-in codecs)
+
+    _load_entry_points()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_codec_class(name: str) -> type["Codec"]:
+    """Codec class by registry name; :class:`LinksimInputError` naming the choices if unknown."""
+    codecs = available_codecs()
+    if name not in codecs:
+        raise LinksimInputError(
+            f"unknown codec {name!r}; available: {', '.join(codecs)}")
+    return codecs[name]
+
+
+def check_compression_ratio(cr: int, num_rows: int, num_antennas: int) -> int:
+    """Codeword length ``M = 2 Na Nt / CR``; ``ValueError`` if CR does not divide ``2 Na Nt``."""
+    total = 2 * num_rows * num_antennas
+    if cr < 1 or total % cr:
+        raise ValueError(
+            f"compression ratio {cr} does not divide 2*Na*Nt = {total}")
+    return total // cr
+
+
+class Codec:
+    """Base class of all CSI codecs.
+
+    Parameters
+    ----------
+    compression_ratio : int
+        ``CR = 2 Na Nt / M``.
+    num_rows : int
+        ``Na``, kept delay rows.
+    num_antennas : int
+        ``Nt``, BS antennas.
+
+    Attributes
+    ----------
+    encoder : keras.Model
+        UE side, ``[b, Na, Nt, 2] -> [b, M]``.
+    decoder : keras.Model
+        BS side, ``[b, M] -> [b, Na, Nt, 2]`` (sigmoid output in [0, 1]).
+    normalizer : Normalizer or None
+        Input scaling fitted on the training set, saved with the codec.
+    """
+
+    name = "codec"
+
+    def __init__(self, compression_ratio: int, num_rows: int = 32, num_antennas: int = 32):
+        self.compression_ratio = int(compression_ratio)
+        self.num_rows = int(num_rows)
+        self.num_antennas = int(num_antennas)
+        self.codeword_length = check_compression_ratio(
+            self.compression_ratio, self.num_rows, self.num_antennas)
+        self.normalizer: Normalizer | None = None
+        self.history: list[dict] = []
+        self.encoder = self.build_encoder()
+        self.decoder = self.build_decoder()
+
+    # -- architecture -------------------------------------------------------------------------
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.num_rows, self.num_antennas, 2)
+
+    def build_encoder(self) -> keras.Model:
+        raise NotImplementedError
+
+    def build_decoder(self) -> keras.Model:
+        raise NotImplementedError
+
+    def autoencoder(self) -> keras.Model:
+        """End-to-end model ``decoder(encoder(x))`` used for training, ``[b, Na, Nt, 2]``."""
+        x = keras.Input(self.input_shape, name="csi")
+        return keras.Model(x, self.decoder(self.encoder(x)), name=f"{self.name}_autoencoder")
+
+    def config(self) -> dict:
+        """Constructor arguments; ``type(self)(**config)`` rebuilds the architecture."""
+        return {"compression_ratio": self.compression_ratio, "num_rows": self.num_rows,
+                "num_antennas": self.num_antennas}
+
+    # -- complexity ---------------------------------------------------------------------------
+    def parameter_counts(self) -> dict[str, int]:
+        """Number of parameters (trainable and not) at the UE and at the BS."""
+        return {"ue_params": int(self.encoder.count_params()),
+                "bs_params": int(self.decoder.count_params())}
+
+    # -- inference ----------------------------------------------------------------------------
+    def encode(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+        """UE: normalised CSI ``[b, Na, Nt, 2]`` -> codewords ``[b, M]`` float32."""
+        return np.asarray(self.encoder.predict(x, batch_size=batch_size, verbose=0), np.float32)
+
+    def decode(self, z: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+        """BS: codewords ``[b, M]`` -> normalised CSI ``[b, Na, Nt, 2]`` float32."""
+        return np.asarray(self.decoder.predict(z, batch_size=batch_size, verbose=0), np.float32)
+
+    # -- persistence --------------------------------------------------------------------------
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write ``codec.json``, ``encoder.keras`` and ``decoder.keras`` atomically to ``directory``."""
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        try:
+            self.encoder.save(tmp / "encoder.keras")
+            self.decoder.save(tmp / "decoder.keras")
+            meta = {"name": self.name, "config": self.config(),
+                    "normalizer_scale": None if self.normalizer is None else self.normalizer.scale,
+                    "codeword_length": self.codeword_length}
+            (tmp / "codec.json").write_text(json.dumps(meta, indent=2))
+            if directory.exists():
+                shutil.rmtree(directory)
+            os.replace(tmp, directory)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return directory
+
+    @staticmethod
+    def load(directory: str | os.PathLike) -> "Codec":
+        """Load a codec written by :meth:`save` (any registered codec class)."""
+        directory = Path(directory)
+        meta_file = directory / "codec.json"
+        if not meta_file.is_file():
+            raise LinksimInputError(f"{meta_file}: not found; not a saved linksim codec")
+        try:
+            meta = json.loads(meta_file.read_text())
+            cls = get_codec_class(meta["name"])
+            codec = cls(**meta["config"])
+            codec.encoder = keras.models.load_model(directory / "encoder.keras", compile=False)
+            codec.decoder = keras.models.load_model(directory / "decoder.keras", compile=False)
+        except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+            raise LinksimInputError(f"{directory}: cannot load codec ({exc})") from exc
+        if meta.get("normalizer_scale") is not None:
+            codec.normalizer = Normalizer(float(meta["normalizer_scale"]))
+        return codec

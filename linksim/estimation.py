@@ -1,0 +1,154 @@
+"""Downlink pilot transmission and least-squares channel estimation at the UE.
+
+The model of seed 001, section II: on every subcarrier the BS sends orthogonal pilots
+``X in C^{Nt x Tp}`` with ``Tp >= Nt`` and ``X X^H = I``; the single-antenna UE receives
+``Y = H_k X + Z`` and forms the LS estimate ``H_hat_k = Y X^H = H_k + Z X^H``.
+
+SNR convention: ``SNR = P_H / sigma^2``, where ``P_H`` is the mean per-element channel power
+``mean_{k,n} |H[k, n]|^2`` and ``sigma^2`` the variance of each complex noise sample of ``Z``.
+Because ``X X^H = I``, the estimation error ``Z X^H`` is white with variance ``sigma^2`` per
+element, so the LS NMSE is exactly ``1 / SNR``.
+
+Noise reference (``reference``):
+
+- ``"per_sample"`` (default): ``P_H`` is each sample's own channel power, so every sample is
+  estimated at exactly the nominal SNR and the mean of per-sample NMSE equals ``1/SNR``.
+- ``"dataset"``: one ``P_H`` for the whole batch (its mean power). Samples with weak channels then
+  see a lower SNR; on Rayleigh-like channels the mean per-sample NMSE reads ~0.6 dB above
+  ``1/SNR`` (Jensen's inequality).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+NoiseReference = Literal["per_sample", "dataset"]
+
+
+def pilot_matrix(num_tx_antennas: int, pilot_length: int | None = None) -> np.ndarray:
+    """Orthogonal pilot matrix built from the rows of a unitary DFT.
+
+    Parameters
+    ----------
+    num_tx_antennas : int
+        ``Nt``, number of BS antennas (ports).
+    pilot_length : int or None
+        ``Tp >= Nt`` pilot symbols per subcarrier; ``None`` means ``Tp = Nt``.
+
+    Returns
+    -------
+    X : [Nt, Tp] complex64
+        Pilot matrix with ``X X^H = I_Nt`` (the first ``Nt`` rows of the unitary ``Tp``-point DFT).
+    """
+    tp = num_tx_antennas if pilot_length is None else int(pilot_length)
+    if tp < num_tx_antennas:
+        raise ValueError(f"pilot_length Tp={tp} must be >= Nt={num_tx_antennas}")
+    n = np.arange(num_tx_antennas)[:, None]
+    t = np.arange(tp)[None, :]
+    return (np.exp(-2j * np.pi * n * t / tp) / np.sqrt(tp)).astype(np.complex64)
+
+
+def noise_variance(h: np.ndarray, snr_db: float,
+                   reference: NoiseReference = "per_sample") -> np.ndarray:
+    """Noise variance per complex sample that realises the given pilot SNR.
+
+    Parameters
+    ----------
+    h : [b, Nc, Nt] complex
+        True channels.
+    snr_db : float
+        Pilot SNR in dB, ``10 log10(P_H / sigma^2)``.
+    reference : {"per_sample", "dataset"}
+        Whose channel power ``P_H`` defines the SNR (see the module docstring).
+
+    Returns
+    -------
+    sigma2 : [b] float64
+        Noise variance for each sample (all equal for ``"dataset"``).
+    """
+    power = np.mean(np.abs(h) ** 2, axis=(1, 2), dtype=np.float64)
+    if reference == "dataset":
+        power = np.full_like(power, power.mean())
+    elif reference != "per_sample":
+        raise ValueError(f"unknown noise reference {reference!r}")
+    return power / 10.0 ** (snr_db / 10.0)
+
+
+def complex_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Circularly-symmetric complex Gaussian samples of unit variance, complex64."""
+    re = rng.standard_normal(shape, dtype=np.float32)
+    im = rng.standard_normal(shape, dtype=np.float32)
+    return ((re + 1j * im) * np.float32(np.sqrt(0.5))).astype(np.complex64)
+
+
+def receive_pilots(h: np.ndarray, x: np.ndarray, sigma2: np.ndarray,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Received pilots ``Y = H_k X + Z`` on every subcarrier.
+
+    Parameters
+    ----------
+    h : [b, Nc, Nt] complex64
+        Channels (row ``h[b, k]`` is the 1 x Nt channel of subcarrier ``k``).
+    x : [Nt, Tp] complex64
+        Pilot matrix.
+    sigma2 : [b] float
+        Noise variance per complex sample, per channel sample.
+    rng : numpy.random.Generator
+        Source of the noise.
+
+    Returns
+    -------
+    y : [b, Nc, Tp] complex64
+    """
+    y = h @ x
+    z = complex_normal(rng, y.shape)
+    z *= np.sqrt(sigma2).astype(np.float32)[:, None, None]
+    return y + z
+
+
+def ls_estimate(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Least-squares estimate ``H_hat_k = Y X^+ = Y X^H (X X^H)^{-1}``.
+
+    Parameters
+    ----------
+    y : [b, Nc, Tp] complex64
+        Received pilots.
+    x : [Nt, Tp] complex64
+        Pilot matrix.
+
+    Returns
+    -------
+    h_hat : [b, Nc, Nt] complex64
+    """
+    x_pinv = x.conj().T @ np.linalg.inv(x @ x.conj().T)
+    return (y @ x_pinv.astype(np.complex64)).astype(np.complex64)
+
+
+def estimate_channel(h: np.ndarray, snr_db: float, rng: np.random.Generator, *,
+                     pilot_length: int | None = None,
+                     reference: NoiseReference = "per_sample") -> np.ndarray:
+    """Pilots, AWGN at ``snr_db`` and LS estimation in one call.
+
+    Parameters
+    ----------
+    h : [b, Nc, Nt] complex64
+        True channels.
+    snr_db : float
+        Pilot SNR in dB (see the module docstring for the definition).
+    rng : numpy.random.Generator
+        Source of the noise.
+    pilot_length : int or None
+        ``Tp``; ``None`` means ``Tp = Nt``.
+    reference : {"per_sample", "dataset"}
+        Noise reference.
+
+    Returns
+    -------
+    h_hat : [b, Nc, Nt] complex64
+        LS estimate; ``E||h_hat - h||^2 / ||h||^2 = 10^(-snr_db/10)``.
+    """
+    x = pilot_matrix(h.shape[-1], pilot_length)
+    y = receive_pilots(h, x, noise_variance(h, snr_db, reference), rng)
+    return ls_estimate(y, x)

@@ -1,0 +1,358 @@
+"""One run of a scenario: data -> training -> pilot-SNR sweep -> results, plots, manifest.
+
+The chain per test batch (each stage is a module of its own)::
+
+    H (channels) -> estimation.estimate_channel -> transforms.truncated_angular_delay
+      -> Normalizer -> codec.encode (UE) -> feedback link -> codec.decode (BS) -> Normalizer^-1
+      -> transforms.rebuild_space_frequency -> precoding.mrt -> metrics
+
+Baselines in every run: ``perfect`` (the BS knows H), ``ls_uncompressed`` (the truncated LS
+estimate fed back in float32) and ``no_feedback`` (H_hat = 0, random beam).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from channels.dataset import CirDataset, default_cache_dir, load_or_generate
+from linksim import estimation, metrics, plots, precoding, transforms
+from linksim.codecs.base import Codec, get_codec_class
+from linksim.feedback import FLOAT_BITS, IdealLink, UniformQuantizer
+from linksim.scenario import Scenario
+from linksim.seeding import derive_seed, rng_for
+from linksim.training import TrainSettings, train_codec
+
+RESULT_COLUMNS = [
+    "kind", "codec", "compression_ratio", "feedback", "train_set", "test_set", "pilot_snr_db",
+    "codeword_length", "payload_bits", "nmse_ad_db", "nmse_sf_db", "rho", "bf_gain_db",
+    "bf_gain_loss_db", "sgcs", "se_bps_hz", "n_samples",
+]
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that determine a run's numbers."""
+    out = {"python": platform.python_version()}
+    for pkg in ("linksim", "numpy", "scipy", "torch", "keras", "sionna-no-rt", "pandas",
+                "h5py", "pydantic"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+@dataclass
+class TrainedCodec:
+    """A trained codec, the data set it was trained on and its fitted feedback links."""
+
+    codec: Codec
+    train_set: str
+    links: list
+    model_dir: Path
+    from_cache: bool
+
+
+def _make_link(spec):
+    return IdealLink() if spec.kind == "ideal" else UniformQuantizer(spec.bits)
+
+
+def codec_inputs(ds: CirDataset, num_rows: int, batch_size: int, snr_db: float | None,
+                 rng: np.random.Generator | None, pilot_length: int | None = None,
+                 reference: str = "per_sample") -> np.ndarray:
+    """Real truncated angular-delay CSI ``[N, Na, Nt, 2]`` of a data set (not normalised).
+
+    With ``snr_db`` set, the CSI is the LS estimate at that pilot SNR, else the true channel.
+    """
+    out = np.empty((len(ds), num_rows, ds.num_antennas, 2), np.float32)
+    for start in range(0, len(ds), batch_size):
+        h = ds.channels(start, start + batch_size)
+        if snr_db is not None:
+            h = estimation.estimate_channel(h, snr_db, rng, pilot_length=pilot_length,
+                                            reference=reference)
+        out[start:start + len(h)] = transforms.complex_to_real(
+            transforms.truncated_angular_delay(h, num_rows))
+    return out
+
+
+class Run:
+    """Executes a :class:`Scenario`; see the module docstring for the chain."""
+
+    def __init__(self, scenario: Scenario, scenario_path: Path | None = None,
+                 progress: bool = True, retrain: bool = False, echo=print):
+        self.sc = scenario
+        self.scenario_path = scenario_path
+        self.progress = progress
+        self.retrain = retrain
+        self.echo = echo
+        self.cache_dir = Path(scenario.cache_dir) if scenario.cache_dir else default_cache_dir()
+        self.timings: dict[str, float] = {}
+        self.datasets: dict[tuple[str, str], CirDataset] = {}
+        self.dataset_files: dict[str, dict] = {}
+        self.energy: dict[str, dict] = {}
+
+    # -- stage 1: channels --------------------------------------------------------------------
+    def load_data(self) -> None:
+        """Generate or load every split the scenario needs."""
+        t0 = time.perf_counter()
+        need = [(n, "train") for n in self.sc.training.train_sets if self.sc.codecs]
+        need += [(n, "val") for n in self.sc.training.train_sets if self.sc.codecs]
+        need += [(n, "test") for n in self.sc.evaluation.test_sets]
+        for name, split in dict.fromkeys(need):
+            cfg = self.sc.datasets[name]
+            size = getattr(cfg, f"n_{split}")
+            seed = derive_seed(self.sc.seed, "dataset", name, split)
+            ds, path, cached = load_or_generate(cfg.generator_config(), split, size, seed,
+                                                self.cache_dir, progress=self.progress)
+            self.echo(f"data  {name}/{split}: {size} channels "
+                      f"{'from cache' if cached else 'generated'} ({path})")
+            self.datasets[(name, split)] = ds
+            self.dataset_files[f"{name}/{split}"] = {
+                "path": str(path), "from_cache": cached, "seed": seed, "n": size,
+                "notes": ds.meta.get("notes", [])}
+        self.timings["data_s"] = time.perf_counter() - t0
+
+    # -- stage 2: codecs ----------------------------------------------------------------------
+    def _model_key(self, spec, cr: int, train_set: str) -> str:
+        blob = json.dumps({
+            "codec": spec.model_dump(), "cr": cr, "data": self.sc.datasets[train_set].model_dump(),
+            "train_set": train_set, "training": self.sc.training.model_dump(),
+            "na": self.sc.preprocessing.num_delay_rows, "seed": self.sc.seed,
+            "estimation": self.sc.estimation.model_dump(exclude={"pilot_snr_db"})},
+            sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def train_codecs(self, run_dir: Path) -> list[TrainedCodec]:
+        """Train (or load from the model cache) every codec x CR x training set."""
+        t0 = time.perf_counter()
+        sc, na, tr = self.sc, self.sc.preprocessing.num_delay_rows, self.sc.training
+        trained = []
+        for train_set in tr.train_sets:
+            xs = {}
+            for split in ("train", "val"):
+                ds = self.datasets[(train_set, split)]
+                rng = rng_for(sc.seed, "train-pilots", train_set, split)
+                xs[split] = codec_inputs(ds, na, sc.evaluation.batch_size, tr.pilot_snr_db, rng,
+                                         sc.estimation.pilot_length, sc.estimation.noise_reference)
+            norm = transforms.Normalizer.fit(xs["train"])
+            xn = {k: norm.forward(v) for k, v in xs.items()}
+            for spec in sc.codecs:
+                cls = get_codec_class(spec.name)
+                for cr in spec.compression_ratios:
+                    tag = f"{spec.name}_cr{cr}_{train_set}"
+                    model_dir = self.cache_dir / "models" / f"{tag}-{self._model_key(spec, cr, train_set)}"
+                    if model_dir.exists() and not self.retrain:
+                        codec = Codec.load(model_dir)
+                        cached = True
+                        self.echo(f"codec {tag}: loaded from {model_dir}")
+                    else:
+                        import keras
+
+                        keras.utils.set_random_seed(derive_seed(sc.seed, "init", tag))
+                        codec = cls(cr, na, sc.num_bs_antennas, **spec.options)
+                        codec.normalizer = norm
+                        settings = TrainSettings(
+                            epochs=tr.epochs, batch_size=tr.batch_size,
+                            learning_rate=tr.learning_rate, schedule=tr.schedule,
+                            lr_min=tr.lr_min, warmup_epochs=tr.warmup_epochs,
+                            seed=derive_seed(sc.seed, "train", tag))
+                        ts = time.perf_counter()
+                        train_codec(codec, xn["train"], xn["val"], settings,
+                                    progress=self.progress)
+                        rate = tr.epochs * len(xn["train"]) / (time.perf_counter() - ts)
+                        codec.save(model_dir)
+                        (model_dir / "history.json").write_text(json.dumps(codec.history))
+                        cached = False
+                        self.echo(f"codec {tag}: trained, best val MSE "
+                                  f"{min(r['val_loss'] for r in codec.history):.3e} "
+                                  f"({rate:.0f} samples/s)")
+                    history = json.loads((model_dir / "history.json").read_text())
+                    shutil.copytree(model_dir, run_dir / "models" / tag)
+                    pd.DataFrame(history).to_csv(run_dir / f"training_{tag}.csv", index=False)
+                    plots.plot_training_curve(history, run_dir / f"training_{tag}.png",
+                                              f"{spec.name} CR{cr} on {train_set}")
+                    z_train = codec.encode(xn["train"])
+                    links = [_make_link(f).fit(z_train) for f in sc.feedback]
+                    trained.append(TrainedCodec(codec, train_set, links, model_dir, cached))
+        self.timings["training_s"] = time.perf_counter() - t0
+        return trained
+
+    # -- stage 3: sweep -----------------------------------------------------------------------
+    @staticmethod
+    def _link_terms(h, h_ad_true, h_ad_hat, h_hat, rng, dl_snr):
+        """Per-sample metrics of one method on one batch."""
+        w = precoding.mrt(h_hat, rng)
+        out = {"nmse_ad": metrics.nmse_per_sample(h_ad_true, h_ad_hat),
+               "nmse_sf": metrics.nmse_per_sample(h, h_hat),
+               "rho": metrics.cosine_similarity(h, h_hat)}
+        out.update(metrics.beamforming_terms(h, w, dl_snr))
+        return out
+
+    def sweep(self, trained: list[TrainedCodec]) -> pd.DataFrame:
+        """Evaluate baselines and codecs on every test set at every pilot SNR."""
+        t0 = time.perf_counter()
+        sc, na = self.sc, self.sc.preprocessing.num_delay_rows
+        bs, dl = sc.evaluation.batch_size, sc.evaluation.downlink_snr_db
+        snrs = sc.estimation.pilot_snr_db
+        rows = []
+        total = sum(len(snrs) * -(-len(self.datasets[(t, "test")]) // bs)
+                    for t in sc.evaluation.test_sets)
+        bar = tqdm(total=total, desc="sweep", unit="batch", disable=not self.progress, leave=False)
+        for test_set in sc.evaluation.test_sets:
+            ds = self.datasets[(test_set, "test")]
+            nc, nt = ds.num_subcarriers, ds.num_antennas
+            # SNR-independent baselines: computed once, reported at every SNR point.
+            fixed: dict[str, dict[str, list]] = {"perfect": {}, "no_feedback": {}}
+            kept = []
+            rng_beam = rng_for(sc.seed, "random-beam", test_set)
+            for h in ds.batches(bs):
+                h_ad = transforms.truncated_angular_delay(h, na)
+                kept.append(transforms.energy_kept(h, na))
+                for name, h_hat, h_ad_hat in (
+                        ("perfect", h, h_ad),
+                        ("no_feedback", np.zeros_like(h), np.zeros_like(h_ad))):
+                    for k, v in self._link_terms(h, h_ad, h_ad_hat, h_hat, rng_beam, dl).items():
+                        fixed[name].setdefault(k, []).append(v)
+            kept = np.concatenate(kept)
+            self.energy[test_set] = {"mean": float(kept.mean()), "median": float(np.median(kept)),
+                                     "min": float(kept.min())}
+            fixed_summary = {k: metrics.summarise({m: np.concatenate(v) for m, v in d.items()})
+                             for k, d in fixed.items()}
+            base = {"test_set": test_set}
+            for snr in snrs:
+                rng_noise = rng_for(sc.seed, "pilots", test_set, snr)
+                rng_b = rng_for(sc.seed, "beams", test_set, snr)
+                acc: dict[tuple, dict[str, list]] = {}
+                for h in ds.batches(bs):
+                    h_ad = transforms.truncated_angular_delay(h, na)
+                    h_est = estimation.estimate_channel(
+                        h, snr, rng_noise, pilot_length=sc.estimation.pilot_length,
+                        reference=sc.estimation.noise_reference)
+                    h_ad_est = transforms.truncated_angular_delay(h_est, na)
+                    methods = [(("ls",), h_ad_est)]
+                    x_est = transforms.complex_to_real(h_ad_est)
+                    for i, tc in enumerate(trained):
+                        z = tc.codec.encode(tc.codec.normalizer.forward(x_est))
+                        for j, link in enumerate(tc.links):
+                            x_hat = tc.codec.normalizer.inverse(tc.codec.decode(link.transmit(z)))
+                            methods.append(((i, j), transforms.real_to_complex(x_hat)))
+                    for key, h_ad_hat in methods:
+                        h_hat = transforms.rebuild_space_frequency(h_ad_hat, nc)
+                        for k, v in self._link_terms(h, h_ad, h_ad_hat, h_hat, rng_b, dl).items():
+                            acc.setdefault(key, {}).setdefault(k, []).append(v)
+                    bar.update(1)
+                point = {**base, "pilot_snr_db": snr}
+                for name, summ in fixed_summary.items():
+                    rows.append({**point, "kind": "baseline", "codec": name,
+                                 "feedback": "genie" if name == "perfect" else "none",
+                                 "payload_bits": 0 if name == "no_feedback" else np.nan,
+                                 **summ})
+                for key, d in acc.items():
+                    summ = metrics.summarise({m: np.concatenate(v) for m, v in d.items()})
+                    if key == ("ls",):
+                        rows.append({**point, "kind": "baseline", "codec": "ls_uncompressed",
+                                     "feedback": "ideal", "codeword_length": 2 * na * nt,
+                                     "payload_bits": FLOAT_BITS * 2 * na * nt, **summ})
+                    else:
+                        tc = trained[key[0]]
+                        link = tc.links[key[1]]
+                        m = tc.codec.codeword_length
+                        rows.append({**point, "kind": "codec", "codec": tc.codec.name,
+                                     "compression_ratio": tc.codec.compression_ratio,
+                                     "feedback": link.name, "train_set": tc.train_set,
+                                     "codeword_length": m, "payload_bits": link.payload_bits(m),
+                                     **summ})
+        bar.close()
+        self.timings["sweep_s"] = time.perf_counter() - t0
+        return pd.DataFrame(rows).reindex(columns=RESULT_COLUMNS)
+
+    # -- the whole run ------------------------------------------------------------------------
+    def execute(self) -> Path:
+        """Run everything in a temporary directory and rename it into place at the end."""
+        sc = self.sc
+        out_root = Path(sc.output_dir)
+        created_root = not out_root.exists()
+        out_root.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        final = out_root / f"{sc.name}-{stamp}"
+        suffix = 1
+        while final.exists():
+            final = out_root / f"{sc.name}-{stamp}-{suffix}"
+            suffix += 1
+        tmp = out_root / f".{final.name}.partial"
+        tmp.mkdir()
+        try:
+            t_all = time.perf_counter()
+            self.load_data()
+            trained = self.train_codecs(tmp)
+            df = self.sweep(trained)
+            df.to_csv(tmp / "results.csv", index=False)
+            plots.plot_nmse_vs_snr(df, tmp / "nmse_vs_snr.png")
+            plots.plot_bfgain_vs_snr(df, tmp / "bfgain_vs_snr.png", sc.num_bs_antennas)
+            self.timings["total_s"] = time.perf_counter() - t_all
+            manifest = self.manifest(trained)
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+            if self.scenario_path is not None:
+                shutil.copy(self.scenario_path, tmp / "scenario.yaml")
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if created_root:
+                with contextlib.suppress(OSError):
+                    out_root.rmdir()  # we created it for this run and it is empty
+            raise
+        self.results = df
+        return final
+
+    def manifest(self, trained: list[TrainedCodec]) -> dict:
+        """Everything needed to reproduce and audit the run."""
+        import torch
+
+        return {
+            "scenario": self.sc.model_dump(mode="json"),
+            "seed": self.sc.seed,
+            "created_utc": datetime.now(timezone.utc).isoformat(),
+            "versions": package_versions(),
+            "platform": {"machine": platform.machine(), "system": platform.system(),
+                         "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()},
+            "timings_s": self.timings,
+            "datasets": self.dataset_files,
+            "truncation_energy_kept": self.energy,
+            "codecs": [{"name": t.codec.name, "compression_ratio": t.codec.compression_ratio,
+                        "train_set": t.train_set, "codeword_length": t.codec.codeword_length,
+                        **t.codec.parameter_counts(),
+                        "normalizer_scale": t.codec.normalizer.scale,
+                        "model_cache": str(t.model_dir), "loaded_from_cache": t.from_cache,
+                        "feedback": [link.state() for link in t.links]} for t in trained],
+        }
+
+
+def summary_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Per method: NMSE (AD) at the lowest, a middle and the highest SNR; other metrics at max."""
+    snrs = sorted(df["pilot_snr_db"].unique())
+    pick = [snrs[0], snrs[len(snrs) // 2], snrs[-1]]
+    keys = ["codec", "compression_ratio", "feedback", "train_set", "test_set"]
+    d = df.copy()
+    d[keys] = d[keys].fillna("-")
+    table = d.pivot_table(index=keys, columns="pilot_snr_db", values="nmse_ad_db",
+                          aggfunc="first", sort=False)[pick]
+    table.columns = [f"NMSE_ad@{s:g}dB" for s in pick]
+    top = d[d["pilot_snr_db"] == snrs[-1]].set_index(keys)
+    for col, name in (("nmse_sf_db", f"NMSE_sf@{snrs[-1]:g}"), ("rho", "rho"),
+                      ("bf_gain_db", "BFgain_dB"), ("se_bps_hz", "SE"),
+                      ("payload_bits", "bits")):
+        table[name] = top[col]
+    return table.reset_index()

@@ -1,0 +1,82 @@
+"""Figures of a run: NMSE and beamforming gain versus pilot SNR, training curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def method_label(row: pd.Series) -> str:
+    """Legend label of a results row: codec, CR, feedback, train -> test."""
+    if row["kind"] == "baseline":
+        label = row["codec"]
+    else:
+        label = f"{row['codec']} CR{int(row['compression_ratio'])} {row['feedback']}"
+        label += f" [{row['train_set']}]"
+    return f"{label} on {row['test_set']}"
+
+
+def _save(fig, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def _lines(ax, df: pd.DataFrame, metric: str) -> None:
+    labels = df.apply(method_label, axis=1)
+    for label, grp in df.groupby(labels, sort=False):
+        grp = grp.sort_values("pilot_snr_db")
+        y = grp[metric].to_numpy(dtype=float)
+        if not np.all(np.isfinite(y)):
+            continue
+        style = "--" if grp["kind"].iloc[0] == "baseline" else "-"
+        ax.plot(grp["pilot_snr_db"], y, style, marker="o", ms=3, label=label)
+
+
+def plot_nmse_vs_snr(df: pd.DataFrame, path: Path) -> None:
+    """Two panels: NMSE in truncated angular-delay and in space-frequency vs pilot SNR."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, metric, title in ((axes[0], "nmse_ad_db", "truncated angular-delay (papers' NMSE)"),
+                              (axes[1], "nmse_sf_db", "space-frequency, all subcarriers")):
+        _lines(ax, df, metric)
+        ax.set_title(title)
+        ax.set_xlabel("pilot SNR [dB]")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("NMSE [dB]")
+    axes[1].legend(fontsize=7, loc="upper right")
+    _save(fig, path)
+
+
+def plot_bfgain_vs_snr(df: pd.DataFrame, path: Path, num_antennas: int) -> None:
+    """MRT beamforming gain vs pilot SNR, with the perfect-CSI bound 10 log10(Nt)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    _lines(ax, df, "bf_gain_db")
+    ax.axhline(10 * np.log10(num_antennas), color="k", lw=0.8, ls=":",
+               label=f"10 log10(Nt) = {10 * np.log10(num_antennas):.2f} dB")
+    ax.set_xlabel("pilot SNR [dB]")
+    ax.set_ylabel("beamforming gain [dB]")
+    ax.set_title("MRT beamforming gain over a single-antenna link")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    _save(fig, path)
+
+
+def plot_training_curve(rows: list[dict], path: Path, title: str) -> None:
+    """Training and validation MSE per epoch (log scale)."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ep = [r["epoch"] for r in rows]
+    ax.semilogy(ep, [r["loss"] for r in rows], marker="o", ms=3, label="train")
+    ax.semilogy(ep, [r["val_loss"] for r in rows], marker="o", ms=3, label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE (normalised domain)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    _save(fig, path)

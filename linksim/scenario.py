@@ -1,0 +1,209 @@
+"""The scenario schema: one YAML file is the single source of a run's configuration.
+
+Validated by pydantic; unknown keys are errors. Layout (see docs/scenarios.md)::
+
+    name: uma_28ghz
+    seed: 1
+    output_dir: runs
+    datasets:                 # named channel data sets (any family), each with its splits
+      uma28: {family: uma, carrier_frequency_hz: 28.0e9, ..., n_train: 8000, n_val: 1000, n_test: 2000}
+    preprocessing: {num_delay_rows: 32}
+    estimation: {pilot_snr_db: [-5, 0, ..., 40], pilot_length: 32, noise_reference: per_sample}
+    codecs: [{name: csinet, compression_ratios: [4]}]
+    feedback: [{kind: ideal}, {kind: uniform, bits: 6}]
+    training: {train_sets: [uma28], epochs: 20, batch_size: 200, learning_rate: 1.0e-3}
+    evaluation: {test_sets: [uma28], downlink_snr_db: 10}
+
+Results are one row per codec x CR x feedback x train set x test set x pilot SNR.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import yaml
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
+
+from linksim.errors import LinksimInputError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UMaChannel(_Strict):
+    """3GPP TR 38.901 UMa NLOS through Sionna (BS ULA, single-antenna UE)."""
+
+    family: Literal["uma"] = "uma"
+    carrier_frequency_hz: float = Field(28e9, gt=0, description="carrier frequency [Hz]")
+    num_subcarriers: int = Field(1024, ge=1, description="Nc")
+    subcarrier_spacing_hz: float = Field(60e3, gt=0, description="subcarrier spacing [Hz]")
+    num_bs_antennas: int = Field(32, ge=1, description="Nt, ULA at half wavelength")
+    ue_speed_mps: float = Field(0.0, ge=0, description="UE speed [m/s]")
+    n_train: int = Field(8000, ge=0)
+    n_val: int = Field(1000, ge=0)
+    n_test: int = Field(2000, ge=1)
+
+    def generator_config(self) -> dict:
+        """What determines the generated channels (the cache key, without split sizes)."""
+        return self.model_dump(exclude={"n_train", "n_val", "n_test"})
+
+
+ChannelConfig = Annotated[Union[UMaChannel], Field(discriminator="family")]
+
+
+class Preprocessing(_Strict):
+    num_delay_rows: int = Field(32, ge=1, description="Na, delay rows kept after the 2-D DFT")
+
+
+class Estimation(_Strict):
+    pilot_snr_db: list[float] = Field(
+        default_factory=lambda: [float(s) for s in range(-5, 45, 5)],
+        description="pilot SNR sweep [dB]: per-element channel power over noise variance")
+    pilot_length: int | None = Field(None, ge=1, description="Tp >= Nt; null means Tp = Nt")
+    noise_reference: Literal["per_sample", "dataset"] = "per_sample"
+
+    @field_validator("pilot_snr_db")
+    @classmethod
+    def _non_empty(cls, v: list[float]) -> list[float]:
+        if not v:
+            raise ValueError("the SNR list is empty: give at least one pilot SNR in dB")
+        return v
+
+
+class CodecSpec(_Strict):
+    name: str
+    compression_ratios: list[int] = Field(default_factory=lambda: [4])
+    options: dict = Field(default_factory=dict, description="extra constructor arguments")
+
+    @field_validator("compression_ratios")
+    @classmethod
+    def _non_empty(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("give at least one compression ratio")
+        return v
+
+
+class IdealFeedback(_Strict):
+    kind: Literal["ideal"] = "ideal"
+
+
+class UniformFeedback(_Strict):
+    kind: Literal["uniform"] = "uniform"
+    bits: int = Field(ge=1, le=32, description="bits per codeword entry")
+
+
+FeedbackSpec = Annotated[Union[IdealFeedback, UniformFeedback], Field(discriminator="kind")]
+
+
+class Training(_Strict):
+    train_sets: list[str] = Field(min_length=1, description="data sets the codecs are trained on")
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(200, ge=1)
+    learning_rate: float = Field(1e-3, gt=0, description="lr (peak lr for the cosine schedule)")
+    schedule: Literal["constant", "cosine"] = "constant"
+    lr_min: float = Field(5e-5, ge=0)
+    warmup_epochs: int = Field(0, ge=0)
+    pilot_snr_db: float | None = Field(
+        None, description="train on LS estimates at this SNR; null trains on perfect CSI")
+
+
+class Evaluation(_Strict):
+    test_sets: list[str] = Field(min_length=1, description="data sets every codec is tested on")
+    downlink_snr_db: float = Field(10.0, description="SNR for the spectral efficiency [dB]")
+    batch_size: int = Field(250, ge=1, description="samples per evaluation batch")
+
+
+class Scenario(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = Field(0, ge=0)
+    output_dir: Path = Path("runs")
+    cache_dir: Path | None = Field(None, description="channel cache; default ~/.cache/linksim")
+    datasets: dict[str, ChannelConfig] = Field(min_length=1)
+    preprocessing: Preprocessing = Preprocessing()
+    estimation: Estimation = Estimation()
+    codecs: list[CodecSpec] = Field(default_factory=list)
+    feedback: list[FeedbackSpec] = Field(default_factory=lambda: [IdealFeedback()])
+    training: Training
+    evaluation: Evaluation
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Scenario":
+        from linksim.codecs.base import check_compression_ratio, get_codec_class
+
+        for field, names in (("training.train_sets", self.training.train_sets),
+                             ("evaluation.test_sets", self.evaluation.test_sets)):
+            for n in names:
+                if n not in self.datasets:
+                    raise ValueError(f"{field}: unknown data set {n!r}; "
+                                     f"defined: {', '.join(self.datasets)}")
+        for n in self.training.train_sets:
+            if self.datasets[n].n_train < 1 or self.datasets[n].n_val < 1:
+                raise ValueError(f"datasets.{n}: a training set needs n_train >= 1 and n_val >= 1")
+        nts = {d.num_bs_antennas for d in self.datasets.values()}
+        if len(nts) > 1:
+            raise ValueError(f"datasets: all data sets need the same num_bs_antennas, got {nts}")
+        na = self.preprocessing.num_delay_rows
+        for name, d in self.datasets.items():
+            if na > d.num_subcarriers:
+                raise ValueError(f"preprocessing.num_delay_rows: Na={na} exceeds "
+                                 f"datasets.{name}.num_subcarriers={d.num_subcarriers}")
+            if (self.estimation.pilot_length is not None
+                    and self.estimation.pilot_length < d.num_bs_antennas):
+                raise ValueError(f"estimation.pilot_length: Tp={self.estimation.pilot_length} "
+                                 f"must be >= Nt={d.num_bs_antennas}")
+        nt = nts.pop()
+        for i, spec in enumerate(self.codecs):
+            try:
+                get_codec_class(spec.name)
+            except LinksimInputError as exc:
+                raise ValueError(f"codecs[{i}].name: {exc}") from None
+            for cr in spec.compression_ratios:
+                try:
+                    check_compression_ratio(cr, na, nt)
+                except ValueError as exc:
+                    raise ValueError(f"codecs[{i}].compression_ratios: {exc}") from None
+        return self
+
+    @property
+    def num_bs_antennas(self) -> int:
+        return next(iter(self.datasets.values())).num_bs_antennas
+
+
+def _format_error(path: Path, exc: ValidationError) -> str:
+    lines = [f"{path}: invalid scenario"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"  {loc or '<top>'}: {msg}")
+    return "\n".join(lines)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario YAML file.
+
+    Raises
+    ------
+    LinksimInputError
+        Missing or unreadable file, invalid YAML, or a field that fails validation; the message
+        names the file and the field.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise LinksimInputError(f"{path}: cannot read scenario file ({exc.strerror})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise LinksimInputError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise LinksimInputError(f"{path}: a scenario must be a YAML mapping")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise LinksimInputError(_format_error(path, exc)) from exc
