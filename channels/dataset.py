@@ -28,6 +28,9 @@ from linksim.errors import DatasetError
 
 FORMAT = "linksim-cir"
 FORMAT_VERSION = 1
+#: Samples drawn per Sionna call. Sionna draws a whole batch at once, so a sample depends on the
+#: batch it was drawn in: the batch size is part of the cache key.
+GENERATION_BATCH = 1000
 
 
 def default_cache_dir() -> Path:
@@ -84,7 +87,8 @@ class CirDataset:
 def cache_key(generator_config: dict, split: str, n: int, seed: int) -> str:
     """Stable hash of everything that determines a generated split."""
     blob = json.dumps({"config": generator_config, "split": split, "n": n, "seed": seed,
-                       "format": FORMAT, "version": FORMAT_VERSION}, sort_keys=True)
+                       "format": FORMAT, "version": FORMAT_VERSION,
+                       "generation_batch": GENERATION_BATCH}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -143,7 +147,7 @@ def generate(generator_config: dict, n: int, seed: int, progress: bool = False) 
             n, num_bs_antennas=generator_config["num_bs_antennas"],
             carrier_frequency_hz=generator_config["carrier_frequency_hz"],
             ue_speed_mps=(generator_config["ue_speed_mps"], generator_config["ue_speed_mps"]),
-            seed=seed, progress=progress)
+            seed=seed, batch_size=GENERATION_BATCH, progress=progress)
         freqs = subcarrier_frequencies(generator_config["num_subcarriers"],
                                        generator_config["subcarrier_spacing_hz"])
         meta = {"generator": "sionna-38.901-uma-nlos",

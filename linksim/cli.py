@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -51,6 +52,8 @@ def run(scenario: Path, output_dir: Path | None, retrain: bool, no_progress: boo
     from linksim.pipeline import Run, summary_table
 
     runner = Run(sc, scenario, progress=not no_progress, retrain=retrain, echo=click.echo)
+    # A terminated run unwinds like Ctrl-C, so its partial run directory is removed.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         run_dir = runner.execute()
     except LinksimInputError as exc:

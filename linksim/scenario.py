@@ -39,7 +39,7 @@ class UMaChannel(_Strict):
     family: Literal["uma"] = "uma"
     carrier_frequency_hz: float = Field(28e9, gt=0, description="carrier frequency [Hz]")
     num_subcarriers: int = Field(1024, ge=1, description="Nc")
-    subcarrier_spacing_hz: float = Field(60e3, gt=0, description="subcarrier spacing [Hz]")
+    subcarrier_spacing_hz: float = Field(30e3, gt=0, description="subcarrier spacing [Hz]")
     num_bs_antennas: int = Field(32, ge=1, description="Nt, ULA at half wavelength")
     ue_speed_mps: float = Field(0.0, ge=0, description="UE speed [m/s]")
     n_train: int = Field(8000, ge=0)

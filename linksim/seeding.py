@@ -8,9 +8,9 @@ import numpy as np
 
 
 def derive_seed(seed: int, *labels: object) -> int:
-    """Deterministic 63-bit sub-seed for ``(seed, *labels)``, e.g. ``(1, "pilots", "uma", 10.0)``."""
+    """Deterministic 32-bit sub-seed (valid for numpy, torch and Keras) for ``(seed, *labels)``, e.g. ``(1, "pilots", "uma", 10.0)``."""
     blob = repr((int(seed),) + tuple(str(x) for x in labels)).encode()
-    return int.from_bytes(hashlib.sha256(blob).digest()[:8], "little") >> 1
+    return int.from_bytes(hashlib.sha256(blob).digest()[:4], "little")
 
 
 def rng_for(seed: int, *labels: object) -> np.random.Generator:

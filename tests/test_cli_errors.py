@@ -1,0 +1,91 @@
+"""Bad input: one clear message naming the field or file, exit code 2, no run directory."""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from channels.dataset import cache_key
+from linksim.cli import main
+from linksim.scenario import load_scenario
+from linksim.seeding import derive_seed
+from tests import scenarios
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, list(map(str, args)))
+
+
+@pytest.mark.parametrize("changes,expected", [
+    ({"datasets.uma_small.bogus_key": 1}, "datasets.uma_small.uma.bogus_key: unknown key"),
+    ({"colour": "red"}, "colour: unknown key"),
+    ({"training.epochs": "many"}, "training.epochs"),
+    ({"estimation.pilot_snr_db": []}, "estimation.pilot_snr_db: the SNR list is empty"),
+    ({"codecs.0.compression_ratios": [3]},
+     "codecs[0].compression_ratios: compression ratio 3 does not divide 2*Na*Nt = 512"),
+    ({"codecs.0.name": "nocodec"}, "codecs[0].name: unknown codec 'nocodec'"),
+    ({"evaluation.test_sets": ["elsewhere"]}, "evaluation.test_sets: unknown data set 'elsewhere'"),
+    ({"preprocessing.num_delay_rows": 500}, "num_delay_rows"),
+    ({"datasets.uma_small.family": "cost9999"}, "datasets.uma_small"),
+])
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_bad_scenario_exits_2_naming_the_field(tmp_path, changes, expected, command):
+    path = scenarios.write(tmp_path, changes)
+    res = invoke(command, path)
+    assert res.exit_code == 2, res.output
+    assert expected in res.output
+    assert str(path) in res.output
+    assert not (tmp_path / "runs").exists()
+    assert "Traceback" not in res.output
+
+
+def test_missing_file(tmp_path):
+    res = invoke("run", tmp_path / "absent.yaml")
+    assert res.exit_code == 2
+    assert "absent.yaml: cannot read scenario file" in res.output
+
+
+def test_not_yaml(tmp_path):
+    p = tmp_path / "broken.yaml"
+    p.write_text("name: [unclosed\n")
+    res = invoke("validate", p)
+    assert res.exit_code == 2 and "broken.yaml: not valid YAML" in res.output
+
+
+def test_valid_scenario_validates(tmp_path):
+    res = invoke("validate", scenarios.write(tmp_path))
+    assert res.exit_code == 0 and "valid" in res.output
+
+
+def test_shipped_scenarios_validate():
+    from pathlib import Path
+
+    for path in sorted(Path(__file__).parent.parent.glob("scenarios/*.yaml")):
+        load_scenario(path)
+
+
+def test_corrupt_cached_dataset_exits_2_and_leaves_no_run_dir(tmp_path):
+    path = scenarios.write(tmp_path)
+    sc = load_scenario(path)
+    cfg = sc.datasets["uma_small"]
+    seed = derive_seed(sc.seed, "dataset", "uma_small", "train")
+    key = cache_key(cfg.generator_config(), "train", cfg.n_train, seed)
+    bad = tmp_path / "cache" / f"uma-train-{key}.h5"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(np.random.default_rng(0).bytes(1000))
+    res = invoke("run", path, "--no-progress")
+    assert res.exit_code == 2, res.output
+    assert f"{bad}: corrupt or unreadable data set" in res.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_foreign_hdf5_is_rejected(tmp_path):
+    import h5py
+
+    from channels.dataset import read_cir
+    from linksim.errors import DatasetError
+
+    p = tmp_path / "foreign.h5"
+    with h5py.File(p, "w") as f:
+        f["x"] = np.zeros(3)
+    with pytest.raises(DatasetError, match="foreign.h5: not a linksim channel data set"):
+        read_cir(p)
