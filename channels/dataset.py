@@ -147,6 +147,8 @@ def generate(generator_config: dict, n: int, seed: int, progress: bool = False) 
             n, num_bs_antennas=generator_config["num_bs_antennas"],
             carrier_frequency_hz=generator_config["carrier_frequency_hz"],
             ue_speed_mps=(generator_config["ue_speed_mps"], generator_config["ue_speed_mps"]),
+            antenna_pattern=generator_config.get("bs_antenna_pattern", "omni"),
+            ue_orientation=generator_config.get("ue_orientation", "upright"),
             seed=seed, batch_size=GENERATION_BATCH, progress=progress)
         freqs = subcarrier_frequencies(generator_config["num_subcarriers"],
                                        generator_config["subcarrier_spacing_hz"])

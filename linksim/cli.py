@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-import linksim  # noqa: F401  (sets the Keras backend before anything imports Keras)
+import linksim
 from linksim.errors import LinksimInputError
 
 

@@ -78,9 +78,9 @@ def noise_variance(h: np.ndarray, snr_db: float,
 
 def complex_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """Circularly-symmetric complex Gaussian samples of unit variance, complex64."""
-    re = rng.standard_normal(shape, dtype=np.float32)
-    im = rng.standard_normal(shape, dtype=np.float32)
-    return ((re + 1j * im) * np.float32(np.sqrt(0.5))).astype(np.complex64)
+    z = rng.standard_normal((*shape, 2), dtype=np.float32)
+    z *= np.float32(np.sqrt(0.5))
+    return z.view(np.complex64)[..., 0]
 
 
 def receive_pilots(h: np.ndarray, x: np.ndarray, sigma2: np.ndarray,

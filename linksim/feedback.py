@@ -16,7 +16,7 @@ class IdealLink:
 
     name = "ideal"
 
-    def fit(self, z_train: np.ndarray) -> "IdealLink":
+    def fit(self, z_train: np.ndarray) -> IdealLink:
         """Nothing to fit; returns self."""
         return self
 
@@ -52,7 +52,7 @@ class UniformQuantizer:
     def name(self) -> str:
         return f"uniform{self.bits}b"
 
-    def fit(self, z_train: np.ndarray) -> "UniformQuantizer":
+    def fit(self, z_train: np.ndarray) -> UniformQuantizer:
         """Set ``[lo, hi]`` to the min and max of the training codewords ``[N, M]``."""
         self.lo, self.hi = float(np.min(z_train)), float(np.max(z_train))
         if not self.hi > self.lo:

@@ -24,13 +24,14 @@ from __future__ import annotations
 import numpy as np
 
 from linksim.precoding import beam_power
+from linksim.transforms import abs2
 
 
 def nmse_per_sample(h: np.ndarray, h_hat: np.ndarray) -> np.ndarray:
     """``||h - h_hat||^2 / ||h||^2`` per sample, over all non-batch axes; ``[b]`` float64."""
     axes = tuple(range(1, h.ndim))
-    err = np.sum(np.abs(h - h_hat) ** 2, axis=axes, dtype=np.float64)
-    ref = np.sum(np.abs(h) ** 2, axis=axes, dtype=np.float64)
+    err = np.sum(abs2(h - h_hat), axis=axes, dtype=np.float64)
+    ref = np.sum(abs2(h), axis=axes, dtype=np.float64)
     return err / ref
 
 
@@ -42,8 +43,9 @@ def cosine_similarity(h: np.ndarray, h_hat: np.ndarray) -> np.ndarray:
     h, h_hat : [b, Nc, Nt] complex
         True and reconstructed space-frequency channels.
     """
-    inner = np.abs(np.sum(h_hat.conj() * h, axis=-1, dtype=np.complex128))
-    norms = np.linalg.norm(h_hat, axis=-1) * np.linalg.norm(h, axis=-1)
+    inner = np.abs(np.einsum("bkn,bkn->bk", h_hat.conj(), h)).astype(np.float64)
+    norms = np.sqrt(np.sum(abs2(h_hat), axis=-1, dtype=np.float64)
+                    * np.sum(abs2(h), axis=-1, dtype=np.float64))
     rho = np.divide(inner, norms, out=np.zeros_like(inner), where=norms > 0)
     return rho.mean(axis=-1)
 
@@ -67,7 +69,7 @@ def beamforming_terms(h: np.ndarray, w: np.ndarray, downlink_snr_db: float) -> d
         ``channel_power`` (mean_k ||h||^2), ``sgcs`` (mean_k |h^H w|^2/||h||^2), ``se`` (b/s/Hz).
     """
     g = beam_power(h, w)
-    hn2 = np.sum(np.abs(h) ** 2, axis=-1, dtype=np.float64)
+    hn2 = np.sum(abs2(h), axis=-1, dtype=np.float64)
     nt = h.shape[-1]
     p_elem = hn2.mean(axis=-1) / nt
     snr = 10.0 ** (downlink_snr_db / 10.0)

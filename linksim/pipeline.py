@@ -20,7 +20,7 @@ import platform
 import shutil
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -130,7 +130,7 @@ class Run:
         blob = json.dumps({
             "codec": spec.model_dump(), "cr": cr, "data": self.sc.datasets[train_set].model_dump(),
             "train_set": train_set, "training": self.sc.training.model_dump(),
-            "na": self.sc.preprocessing.num_delay_rows, "seed": self.sc.seed,
+            "preprocessing": self.sc.preprocessing.model_dump(), "seed": self.sc.seed,
             "estimation": self.sc.estimation.model_dump(exclude={"pilot_snr_db"})},
             sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -147,8 +147,11 @@ class Run:
                 rng = rng_for(sc.seed, "train-pilots", train_set, split)
                 xs[split] = codec_inputs(ds, na, sc.evaluation.batch_size, tr.pilot_snr_db, rng,
                                          sc.estimation.pilot_length, sc.estimation.noise_reference)
-            norm = transforms.Normalizer.fit(xs["train"])
-            xn = {k: norm.forward(v) for k, v in xs.items()}
+            pre = sc.preprocessing
+            unit = {k: transforms.unit_power(v)[0] if pre.power_normalization else v
+                    for k, v in xs.items()}
+            norm = transforms.Normalizer.fit(unit["train"], pre.scale)
+            xn = {k: norm.forward(v) for k, v in unit.items()}
             for spec in sc.codecs:
                 cls = get_codec_class(spec.name)
                 for cr in spec.compression_ratios:
@@ -164,6 +167,7 @@ class Run:
                         keras.utils.set_random_seed(derive_seed(sc.seed, "init", tag))
                         codec = cls(cr, na, sc.num_bs_antennas, **spec.options)
                         codec.normalizer = norm
+                        codec.power_normalization = pre.power_normalization
                         settings = TrainSettings(
                             epochs=tr.epochs, batch_size=tr.batch_size,
                             learning_rate=tr.learning_rate, schedule=tr.schedule,
@@ -184,7 +188,7 @@ class Run:
                     pd.DataFrame(history).to_csv(run_dir / f"training_{tag}.csv", index=False)
                     plots.plot_training_curve(history, run_dir / f"training_{tag}.png",
                                               f"{spec.name} CR{cr} on {train_set}")
-                    z_train = codec.encode(xn["train"])
+                    z_train = codec.encode(codec.ue_prepare(xs["train"])[0])
                     links = [_make_link(f).fit(z_train) for f in sc.feedback]
                     trained.append(TrainedCodec(codec, train_set, links, model_dir, cached))
         self.timings["training_s"] = time.perf_counter() - t0
@@ -245,9 +249,10 @@ class Run:
                     methods = [(("ls",), h_ad_est)]
                     x_est = transforms.complex_to_real(h_ad_est)
                     for i, tc in enumerate(trained):
-                        z = tc.codec.encode(tc.codec.normalizer.forward(x_est))
+                        x_n, gain = tc.codec.ue_prepare(x_est)
+                        z = tc.codec.encode(x_n)
                         for j, link in enumerate(tc.links):
-                            x_hat = tc.codec.normalizer.inverse(tc.codec.decode(link.transmit(z)))
+                            x_hat = tc.codec.bs_restore(tc.codec.decode(link.transmit(z)), gain)
                             methods.append(((i, j), transforms.real_to_complex(x_hat)))
                     for key, h_ad_hat in methods:
                         h_hat = transforms.rebuild_space_frequency(h_ad_hat, nc)
@@ -273,7 +278,9 @@ class Run:
                         rows.append({**point, "kind": "codec", "codec": tc.codec.name,
                                      "compression_ratio": tc.codec.compression_ratio,
                                      "feedback": link.name, "train_set": tc.train_set,
-                                     "codeword_length": m, "payload_bits": link.payload_bits(m),
+                                     "codeword_length": m,
+                                     "payload_bits": link.payload_bits(m)
+                                     + tc.codec.side_info_bits(),
                                      **summ})
         bar.close()
         self.timings["sweep_s"] = time.perf_counter() - t0
@@ -286,7 +293,7 @@ class Run:
         out_root = Path(sc.output_dir)
         created_root = not out_root.exists()
         out_root.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         final = out_root / f"{sc.name}-{stamp}"
         suffix = 1
         while final.exists():
@@ -324,7 +331,7 @@ class Run:
         return {
             "scenario": self.sc.model_dump(mode="json"),
             "seed": self.sc.seed,
-            "created_utc": datetime.now(timezone.utc).isoformat(),
+            "created_utc": datetime.now(UTC).isoformat(),
             "versions": package_versions(),
             "platform": {"machine": platform.machine(), "system": platform.system(),
                          "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()},
@@ -335,6 +342,7 @@ class Run:
                         "train_set": t.train_set, "codeword_length": t.codec.codeword_length,
                         **t.codec.parameter_counts(),
                         "normalizer_scale": t.codec.normalizer.scale,
+                        "power_normalization": t.codec.power_normalization,
                         "model_cache": str(t.model_dir), "loaded_from_cache": t.from_cache,
                         "feedback": [link.state() for link in t.links]} for t in trained],
         }
@@ -346,7 +354,7 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     pick = [snrs[0], snrs[len(snrs) // 2], snrs[-1]]
     keys = ["codec", "compression_ratio", "feedback", "train_set", "test_set"]
     d = df.copy()
-    d[keys] = d[keys].fillna("-")
+    d[keys] = d[keys].astype(object).fillna("-")
     table = d.pivot_table(index=keys, columns="pilot_snr_db", values="nmse_ad_db",
                           aggfunc="first", sort=False)[pick]
     table.columns = [f"NMSE_ad@{s:g}dB" for s in pick]

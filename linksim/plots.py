@@ -7,9 +7,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
 
 def method_label(row: pd.Series) -> str:
@@ -50,7 +50,9 @@ def plot_nmse_vs_snr(df: pd.DataFrame, path: Path) -> None:
         ax.set_xlabel("pilot SNR [dB]")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("NMSE [dB]")
-    axes[1].legend(fontsize=7, loc="upper right")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="upper center", ncol=2,
+               bbox_to_anchor=(0.5, 0.0), frameon=False)
     _save(fig, path)
 
 
@@ -64,7 +66,7 @@ def plot_bfgain_vs_snr(df: pd.DataFrame, path: Path, num_antennas: int) -> None:
     ax.set_ylabel("beamforming gain [dB]")
     ax.set_title("MRT beamforming gain over a single-antenna link")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     _save(fig, path)
 
 

@@ -46,4 +46,5 @@ def random_beams(shape: tuple[int, int, int], rng: np.random.Generator) -> np.nd
 
 def beam_power(h: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Received power ``|h_k^H w_k|^2`` per sample and subcarrier, ``[b, Nc]`` float64."""
-    return np.abs(np.sum(h.conj() * w, axis=-1, dtype=np.complex128)) ** 2
+    inner = np.einsum("bkn,bkn->bk", h.conj(), w)
+    return (inner.real.astype(np.float64) ** 2 + inner.imag.astype(np.float64) ** 2)

@@ -20,11 +20,10 @@ Results are one row per codec x CR x feedback x train set x test set x pilot SNR
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
-                      model_validator)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from linksim.errors import LinksimInputError
 
@@ -42,6 +41,12 @@ class UMaChannel(_Strict):
     subcarrier_spacing_hz: float = Field(30e3, gt=0, description="subcarrier spacing [Hz]")
     num_bs_antennas: int = Field(32, ge=1, description="Nt, ULA at half wavelength")
     ue_speed_mps: float = Field(0.0, ge=0, description="UE speed [m/s]")
+    bs_antenna_pattern: Literal["omni", "38.901"] = Field(
+        "omni", description="BS element pattern: omni (as in the COST2100/CsiNet setting) or the "
+                            "38.901 sector pattern")
+    ue_orientation: Literal["upright", "random"] = Field(
+        "upright", description="UE antenna orientation: upright, or Sionna's random drop (part of "
+                               "the power then goes to the cross-polarisation)")
     n_train: int = Field(8000, ge=0)
     n_val: int = Field(1000, ge=0)
     n_test: int = Field(2000, ge=1)
@@ -51,11 +56,17 @@ class UMaChannel(_Strict):
         return self.model_dump(exclude={"n_train", "n_val", "n_test"})
 
 
-ChannelConfig = Annotated[Union[UMaChannel], Field(discriminator="family")]
+ChannelConfig = Annotated[UMaChannel, Field(discriminator="family")]
 
 
 class Preprocessing(_Strict):
     num_delay_rows: int = Field(32, ge=1, description="Na, delay rows kept after the 2-D DFT")
+    power_normalization: bool = Field(
+        False, description="scale each CSI to unit norm at the UE and feed the norm back as one "
+                           "float32 (32 bits added to the payload)")
+    scale: Literal["max"] | Annotated[float, Field(gt=0)] = Field(
+        "max", description="[0, 1] scaling rule fitted on the training set: 'max' (CsiNet) or k "
+                           "for k x RMS")
 
 
 class Estimation(_Strict):
@@ -95,7 +106,7 @@ class UniformFeedback(_Strict):
     bits: int = Field(ge=1, le=32, description="bits per codeword entry")
 
 
-FeedbackSpec = Annotated[Union[IdealFeedback, UniformFeedback], Field(discriminator="kind")]
+FeedbackSpec = Annotated[IdealFeedback | UniformFeedback, Field(discriminator="kind")]
 
 
 class Training(_Strict):
@@ -130,7 +141,7 @@ class Scenario(_Strict):
     evaluation: Evaluation
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Scenario":
+    def _consistent(self) -> Scenario:
         from linksim.codecs.base import check_compression_ratio, get_codec_class
 
         for field, names in (("training.train_sets", self.training.train_sets),

@@ -20,20 +20,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.fft
+
+#: Threads for the FFTs (scipy.fft's ``workers``; -1 = all cores).
+FFT_WORKERS = -1
+
+
+def abs2(x: np.ndarray) -> np.ndarray:
+    """``|x|^2`` elementwise, without the square root of ``np.abs``."""
+    return x.real * x.real + x.imag * x.imag
 
 
 def to_angular_delay(h: np.ndarray) -> np.ndarray:
     """Space-frequency ``[b, Nc, Nt]`` -> angular-delay ``[b, Nc, Nt]`` (unitary, complex64)."""
-    h_ad = np.fft.ifft(h, axis=-2, norm="ortho")
-    h_ad = np.fft.fft(h_ad, axis=-1, norm="ortho")
-    return h_ad.astype(np.complex64)
+    h_ad = scipy.fft.ifft(h, axis=-2, norm="ortho", workers=FFT_WORKERS)
+    h_ad = scipy.fft.fft(h_ad, axis=-1, norm="ortho", workers=FFT_WORKERS, overwrite_x=True)
+    return h_ad.astype(np.complex64, copy=False)
 
 
 def to_space_frequency(h_ad: np.ndarray) -> np.ndarray:
     """Angular-delay ``[b, Nc, Nt]`` -> space-frequency ``[b, Nc, Nt]``; exact inverse."""
-    h = np.fft.ifft(h_ad, axis=-1, norm="ortho")
-    h = np.fft.fft(h, axis=-2, norm="ortho")
-    return h.astype(np.complex64)
+    h = scipy.fft.ifft(h_ad, axis=-1, norm="ortho", workers=FFT_WORKERS)
+    h = scipy.fft.fft(h, axis=-2, norm="ortho", workers=FFT_WORKERS, overwrite_x=True)
+    return h.astype(np.complex64, copy=False)
 
 
 def truncate(h_ad: np.ndarray, num_rows: int) -> np.ndarray:
@@ -52,20 +61,31 @@ def zero_fill(h_ad_trunc: np.ndarray, num_subcarriers: int) -> np.ndarray:
 
 
 def truncated_angular_delay(h: np.ndarray, num_rows: int) -> np.ndarray:
-    """``[b, Nc, Nt]`` space-frequency -> ``[b, Na, Nt]`` truncated angular-delay, complex64."""
-    return truncate(to_angular_delay(h), num_rows)
+    """``[b, Nc, Nt]`` space-frequency -> ``[b, Na, Nt]`` truncated angular-delay, complex64.
+
+    Equals ``truncate(to_angular_delay(h), Na)``; only the kept delay rows are transformed
+    over the antennas.
+    """
+    h_d = scipy.fft.ifft(h, axis=-2, norm="ortho", workers=FFT_WORKERS)[..., :num_rows, :]
+    h_ad = scipy.fft.fft(h_d, axis=-1, norm="ortho", workers=FFT_WORKERS)
+    return h_ad.astype(np.complex64, copy=False)
 
 
 def rebuild_space_frequency(h_ad_trunc: np.ndarray, num_subcarriers: int) -> np.ndarray:
-    """BS side: zero-fill ``[b, Na, Nt]`` to ``Nc`` rows and go back to space-frequency."""
-    return to_space_frequency(zero_fill(h_ad_trunc, num_subcarriers))
+    """BS side: zero-fill ``[b, Na, Nt]`` to ``Nc`` rows and go back to space-frequency.
+
+    Equals ``to_space_frequency(zero_fill(h_ad_trunc, Nc))``; the FFT pads the zeros itself.
+    """
+    h = scipy.fft.ifft(h_ad_trunc, axis=-1, norm="ortho", workers=FFT_WORKERS)
+    h = scipy.fft.fft(h, n=num_subcarriers, axis=-2, workers=FFT_WORKERS, overwrite_x=True)
+    h *= np.float32(1.0 / np.sqrt(num_subcarriers))
+    return h.astype(np.complex64, copy=False)
 
 
 def energy_kept(h: np.ndarray, num_rows: int) -> np.ndarray:
     """Fraction of each sample's energy inside the first ``Na`` delay rows, ``[b]`` float64."""
-    h_ad = to_angular_delay(h)
-    kept = np.sum(np.abs(h_ad[:, :num_rows]) ** 2, axis=(1, 2), dtype=np.float64)
-    total = np.sum(np.abs(h_ad) ** 2, axis=(1, 2), dtype=np.float64)
+    kept = np.sum(abs2(truncated_angular_delay(h, num_rows)), axis=(1, 2), dtype=np.float64)
+    total = np.sum(abs2(h), axis=(1, 2), dtype=np.float64)  # unitary transform: same energy
     return kept / total
 
 
@@ -79,21 +99,50 @@ def real_to_complex(x: np.ndarray) -> np.ndarray:
     return (x[..., 0] + 1j * x[..., 1]).astype(np.complex64)
 
 
+def unit_power(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample power normalisation at the UE.
+
+    Parameters
+    ----------
+    x : [b, Na, Nt, 2] float
+        Real truncated angular-delay CSI.
+
+    Returns
+    -------
+    x_unit : [b, Na, Nt, 2] float32
+        Each sample divided by its Frobenius norm (all-zero samples stay zero).
+    gain : [b] float32
+        The norms, fed back as side information so the BS can undo the scaling.
+    """
+    gain = np.sqrt(np.sum(x.astype(np.float64) ** 2, axis=(1, 2, 3))).astype(np.float32)
+    safe = np.where(gain > 0, gain, 1.0).astype(np.float32)
+    return (x / safe[:, None, None, None]).astype(np.float32), gain
+
+
 @dataclass(frozen=True)
 class Normalizer:
     """CsiNet-style scaling ``x_n = 0.5 + x / (2 s)`` into [0, 1] around 0.5.
 
-    The scale ``s`` is the largest absolute real or imaginary part in the training set, so the
-    training set lies in [0, 1] exactly; other data may fall slightly outside, the map stays
-    affine and exactly invertible. The scale is stored with the trained codec.
+    ``s`` is fitted on the training set by one of two rules:
+
+    - ``"max"`` (CsiNet): the largest absolute real or imaginary part, so the training set lies
+      in [0, 1] exactly;
+    - a number ``k``: ``s = k * RMS`` of the training entries, so the entries have standard
+      deviation ``1 / (2k)`` in the normalised domain and rare large entries fall outside [0, 1].
+
+    The map is affine, so :meth:`inverse` is exact whatever the data. The scale is stored with
+    the trained codec.
     """
 
     scale: float
 
     @classmethod
-    def fit(cls, x: np.ndarray) -> "Normalizer":
+    def fit(cls, x: np.ndarray, rule: str | float = "max") -> Normalizer:
         """Fit on training data ``[b, Na, Nt, 2]`` (real, not yet normalised)."""
-        scale = float(np.max(np.abs(x)))
+        if rule == "max":
+            scale = float(np.max(np.abs(x)))
+        else:
+            scale = float(rule) * float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
         if not np.isfinite(scale) or scale <= 0:
             raise ValueError("cannot fit the normaliser: training data is all zero or not finite")
         return cls(scale)

@@ -1,5 +1,7 @@
 """Feedback link: quantisation error within half a step, payload bits counted."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -34,7 +36,7 @@ def test_quantiser_clips_outside_training_range(rng):
 def test_more_bits_less_error(rng):
     z = rng.standard_normal((100, 16)).astype(np.float32)
     errs = [np.mean((UniformQuantizer(b).fit(z).transmit(z) - z) ** 2) for b in (2, 4, 6, 8)]
-    assert all(e1 > 3.0 * e2 for e1, e2 in zip(errs, errs[1:]))  # ~6 dB per bit
+    assert all(e1 > 3.0 * e2 for e1, e2 in itertools.pairwise(errs))  # ~6 dB per bit
 
 
 def test_bad_bit_count_is_rejected():

@@ -21,15 +21,15 @@ import keras
 import numpy as np
 
 from linksim.errors import LinksimInputError
-from linksim.transforms import Normalizer
+from linksim.transforms import Normalizer, unit_power
 
-_REGISTRY: dict[str, type["Codec"]] = {}
+_REGISTRY: dict[str, type[Codec]] = {}
 
 
 def register_codec(name: str):
     """Class decorator: make a :class:`Codec` subclass available under ``name``."""
 
-    def deco(cls: type["Codec"]) -> type["Codec"]:
+    def deco(cls: type[Codec]) -> type[Codec]:
         cls.name = name
         _REGISTRY[name] = cls
         return cls
@@ -43,7 +43,7 @@ def _load_entry_points() -> None:
             _REGISTRY[ep.name] = ep.load()
 
 
-def available_codecs() -> dict[str, type["Codec"]]:
+def available_codecs() -> dict[str, type[Codec]]:
     """All registered codecs, built-in and from the ``linksim.codecs`` entry-point group."""
     import linksim.codecs  # noqa: F401  (registers the built-in codecs)
 
@@ -51,7 +51,7 @@ def available_codecs() -> dict[str, type["Codec"]]:
     return dict(sorted(_REGISTRY.items()))
 
 
-def get_codec_class(name: str) -> type["Codec"]:
+def get_codec_class(name: str) -> type[Codec]:
     """Codec class by registry name; :class:`LinksimInputError` naming the choices if unknown."""
     codecs = available_codecs()
     if name not in codecs:
@@ -100,6 +100,7 @@ class Codec:
         self.codeword_length = check_compression_ratio(
             self.compression_ratio, self.num_rows, self.num_antennas)
         self.normalizer: Normalizer | None = None
+        self.power_normalization = False
         self.history: list[dict] = []
         self.encoder = self.build_encoder()
         self.decoder = self.build_decoder()
@@ -140,6 +141,24 @@ class Codec:
         """BS: codewords ``[b, M]`` -> normalised CSI ``[b, Na, Nt, 2]`` float32."""
         return np.asarray(self.decoder.predict(z, batch_size=batch_size, verbose=0), np.float32)
 
+    # -- the codec's view of the CSI ---------------------------------------------------------------
+    def side_info_bits(self) -> int:
+        """Bits sent besides the codeword: 32 for the norm under power normalisation."""
+        return 32 if self.power_normalization else 0
+
+    def ue_prepare(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """UE: real CSI ``[b, Na, Nt, 2]`` -> (normalised input, per-sample gain ``[b]``)."""
+        if self.normalizer is None:
+            raise RuntimeError(f"{self.name}: no normaliser; train or load the codec first")
+        gain = np.ones(len(x), np.float32)
+        if self.power_normalization:
+            x, gain = unit_power(x)
+        return self.normalizer.forward(x), gain
+
+    def bs_restore(self, x_n: np.ndarray, gain: np.ndarray) -> np.ndarray:
+        """BS: decoder output ``[b, Na, Nt, 2]`` in [0, 1] -> real CSI, undoing the scalings."""
+        return self.normalizer.inverse(x_n) * gain[:, None, None, None]
+
     # -- persistence --------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike) -> Path:
         """Write ``codec.json``, ``encoder.keras`` and ``decoder.keras`` atomically to ``directory``."""
@@ -151,6 +170,7 @@ class Codec:
             self.decoder.save(tmp / "decoder.keras")
             meta = {"name": self.name, "config": self.config(),
                     "normalizer_scale": None if self.normalizer is None else self.normalizer.scale,
+                    "power_normalization": self.power_normalization,
                     "codeword_length": self.codeword_length}
             (tmp / "codec.json").write_text(json.dumps(meta, indent=2))
             if directory.exists():
@@ -162,7 +182,7 @@ class Codec:
         return directory
 
     @staticmethod
-    def load(directory: str | os.PathLike) -> "Codec":
+    def load(directory: str | os.PathLike) -> Codec:
         """Load a codec written by :meth:`save` (any registered codec class)."""
         directory = Path(directory)
         meta_file = directory / "codec.json"
@@ -178,4 +198,5 @@ class Codec:
             raise LinksimInputError(f"{directory}: cannot load codec ({exc})") from exc
         if meta.get("normalizer_scale") is not None:
             codec.normalizer = Normalizer(float(meta["normalizer_scale"]))
+        codec.power_normalization = bool(meta.get("power_normalization", False))
         return codec
