@@ -89,3 +89,20 @@ def test_foreign_hdf5_is_rejected(tmp_path):
         f["x"] = np.zeros(3)
     with pytest.raises(DatasetError, match="foreign.h5: not a linksim channel data set"):
         read_cir(p)
+
+
+def test_help_everywhere():
+    for args in ([], ["run"], ["validate"], ["codecs"]):
+        res = invoke(*args, "--help")
+        assert res.exit_code == 0 and "Usage:" in res.output
+
+
+def test_codecs_lists_parameter_counts():
+    res = invoke("codecs", "--cr", 4)
+    assert res.exit_code == 0
+    assert "csinet" in res.output and "1,049,134" in res.output and "1,054,090" in res.output
+
+
+def test_pilot_length_below_nt_is_rejected(tmp_path):
+    res = invoke("validate", scenarios.write(tmp_path, {"estimation.pilot_length": 8}))
+    assert res.exit_code == 2 and "estimation.pilot_length: Tp=8 must be >= Nt=16" in res.output
