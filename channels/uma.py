@@ -65,6 +65,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 __all__ = [
     "NUM_PATHS_NLOS",
@@ -443,7 +444,7 @@ def generate_uma_cir(
     :param seed: Non-negative seed; all randomness derives from it
     :param batch_size: Samples per Sionna call (and per RNG stream)
     :param num_threads: torch intra-op threads during generation (``None``: unchanged)
-    :param progress: Print progress to stderr
+    :param progress: Show a progress bar
     :param antenna_pattern: BS element pattern, ``"38.901"`` (3-sector BS
         element, 8 dBi, pointed at the sector centre) or ``"omni"``
     :param ue_orientation: ``"random"`` (Sionna's drop: UE bearing, downtilt
@@ -473,7 +474,9 @@ def generate_uma_cir(
         model = make_uma_model(
             nt, carrier_frequency_hz, antenna_pattern=antenna_pattern, device=device
         )
-        with _seeded_sionna_rng(device) as gen:
+        bar = tqdm(total=n, desc="generate uma", unit="sample", disable=not progress,
+                   leave=False)
+        with _seeded_sionna_rng(device) as gen, bar:
             for i in range(num_batches):
                 gen.manual_seed(batch_seed(seed, i))
                 set_uma_topology(
@@ -490,8 +493,5 @@ def generate_uma_cir(
                 hi = min(n, lo + batch_size)
                 a_out[lo:hi] = a[: hi - lo].cpu().numpy()
                 tau_out[lo:hi] = tau[: hi - lo].cpu().numpy()
-                if progress:
-                    import sys
-
-                    print(f"uma: {hi}/{n} samples", file=sys.stderr, flush=True)
+                bar.update(hi - lo)
     return a_out, tau_out

@@ -59,3 +59,17 @@ def test_zero_fill_rebuild_keeps_truncated_part(rng):
 def test_normalizer_rejects_zero_data():
     with pytest.raises(ValueError):
         transforms.Normalizer.fit(np.zeros((2, 4, 4, 2), np.float32))
+
+
+def test_single_path_through_the_channel_stage_lands_in_its_delay_bin():
+    """A one-path CIR at an on-grid delay, via channels.uma.frequency_response."""
+    from channels.uma import frequency_response, subcarrier_frequencies
+
+    nc, nt, scs, tap = 1024, 32, 30e3, 7
+    a = np.zeros((1, nt, 2), np.complex64)
+    a[0, :, 0] = np.exp(2j * np.pi * np.arange(nt) * 5 / nt)  # angle bin 5
+    tau = np.array([[tap / (nc * scs), 0.0]], np.float32)
+    h = frequency_response(a, tau, subcarrier_frequencies(nc, scs))
+    mag = np.abs(transforms.truncated_angular_delay(h, 32)[0])
+    assert np.unravel_index(np.argmax(mag), mag.shape) == (tap, 5)
+    assert transforms.energy_kept(h, 32)[0] == pytest.approx(1.0, abs=1e-3)
