@@ -155,7 +155,7 @@ class Run:
             for spec in sc.codecs:
                 cls = get_codec_class(spec.name)
                 for cr in spec.compression_ratios:
-                    tag = f"{spec.name}_cr{cr}_{train_set}"
+                    tag = f"{cls.name}_cr{cr}_{train_set}"
                     model_dir = self.cache_dir / "models" / f"{tag}-{self._model_key(spec, cr, train_set)}"
                     if model_dir.exists() and not self.retrain:
                         codec = Codec.load(model_dir)

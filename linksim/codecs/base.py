@@ -10,6 +10,7 @@ To add a codec: subclass :class:`Codec`, implement :meth:`Codec.build_encoder` a
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -51,12 +52,35 @@ def available_codecs() -> dict[str, type[Codec]]:
     return dict(sorted(_REGISTRY.items()))
 
 
+def import_codec_class(path: str) -> type[Codec]:
+    """Import a codec class from ``"package.module:ClassName"`` (a codec outside linksim)."""
+    module_name, _, attr = path.partition(":")
+    try:
+        obj = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise LinksimInputError(f"cannot import codec class {path!r} ({exc})") from exc
+    if not (isinstance(obj, type) and issubclass(obj, Codec)):
+        raise LinksimInputError(f"{path!r} is not a subclass of linksim.codecs.Codec")
+    if "name" not in vars(obj):
+        obj.name = obj.__name__.lower()  # the label in results and model directories
+    return obj
+
+
 def get_codec_class(name: str) -> type[Codec]:
-    """Codec class by registry name; :class:`LinksimInputError` naming the choices if unknown."""
+    """Codec class by registry name or by ``"module:Class"`` path.
+
+    Raises
+    ------
+    LinksimInputError
+        Unknown name (the message lists the registered ones) or a path that does not import.
+    """
+    if ":" in name:
+        return import_codec_class(name)
     codecs = available_codecs()
     if name not in codecs:
         raise LinksimInputError(
-            f"unknown codec {name!r}; available: {', '.join(codecs)}")
+            f"unknown codec {name!r}; available: {', '.join(codecs)} "
+            "(or give a class as 'package.module:ClassName')")
     return codecs[name]
 
 
@@ -169,6 +193,7 @@ class Codec:
             self.encoder.save(tmp / "encoder.keras")
             self.decoder.save(tmp / "decoder.keras")
             meta = {"name": self.name, "config": self.config(),
+                    "class_path": f"{type(self).__module__}:{type(self).__qualname__}",
                     "normalizer_scale": None if self.normalizer is None else self.normalizer.scale,
                     "power_normalization": self.power_normalization,
                     "codeword_length": self.codeword_length}
@@ -190,7 +215,7 @@ class Codec:
             raise LinksimInputError(f"{meta_file}: not found; not a saved linksim codec")
         try:
             meta = json.loads(meta_file.read_text())
-            cls = get_codec_class(meta["name"])
+            cls = available_codecs().get(meta["name"]) or import_codec_class(meta["class_path"])
             codec = cls(**meta["config"])
             codec.encoder = keras.models.load_model(directory / "encoder.keras", compile=False)
             codec.decoder = keras.models.load_model(directory / "decoder.keras", compile=False)
