@@ -86,20 +86,44 @@ def validate(scenario: Path) -> None:
 @click.option("--nt", default=32, show_default=True, help="BS antennas Nt.")
 @click.option("--cr", "crs", multiple=True, type=int, default=(4, 8, 16, 32), show_default=True,
               help="Compression ratios to list (repeat the option).")
-def codecs(na: int, nt: int, crs: tuple[int, ...]) -> None:
-    """List the registered codecs with their parameter counts at the UE and the BS."""
+@click.option("--complexity", "with_complexity", is_flag=True,
+              help="Also list multiply-accumulates per sample and weight memory in bits.")
+def codecs(na: int, nt: int, crs: tuple[int, ...], with_complexity: bool) -> None:
+    """List the registered codecs with their parameter counts at the UE and the BS.
+
+    With --complexity, also the multiply-accumulates per CSI sample (the papers' "FLOPs":
+    convolutions and FC layers only) and the bits to store the weights, at the UE and the BS.
+    """
     from linksim.codecs.base import available_codecs, check_compression_ratio
 
-    click.echo(f"{'codec':<14}{'CR':>4}{'M':>7}{'UE params':>12}{'BS params':>12}")
+    header = f"{'codec':<14}{'CR':>4}{'M':>7}{'UE params':>12}{'BS params':>12}"
+    if with_complexity:
+        header += f"{'UE MACs':>13}{'BS MACs':>13}{'UE mem bits':>14}{'BS mem bits':>14}"
+    click.echo(header)
     for name, cls in available_codecs().items():
         for cr in crs:
             try:
                 m = check_compression_ratio(cr, na, nt)
             except ValueError:
                 continue
-            pc = cls(cr, na, nt).parameter_counts()
-            click.echo(f"{name:<14}{cr:>4}{m:>7}{pc['ue_params']:>12,}{pc['bs_params']:>12,}")
+            codec = cls(cr, na, nt)
+            pc = codec.parameter_counts()
+            line = f"{name:<14}{cr:>4}{m:>7}{pc['ue_params']:>12,}{pc['bs_params']:>12,}"
+            if with_complexity:
+                line += _complexity_columns(codec)
+            click.echo(line)
 
+
+def _complexity_columns(codec) -> str:
+    """The MAC and memory columns of ``linksim codecs --complexity`` ("n/a" if not countable)."""
+    from linksim.complexity import UnsupportedLayerError, complexity
+
+    try:
+        c = complexity(codec)
+    except UnsupportedLayerError:
+        return f"{'n/a':>13}{'n/a':>13}{'n/a':>14}{'n/a':>14}"
+    return (f"{c['ue_macs']:>13,}{c['bs_macs']:>13,}"
+            f"{c['ue_memory_bits']:>14,}{c['bs_memory_bits']:>14,}")
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,76 @@
+"""CRNet: published parameter counts, structure, shapes, save/load, registry."""
+
+import numpy as np
+import pytest
+from keras import layers
+
+from linksim.codecs import Codec, CRNet, available_codecs, get_codec_class
+from linksim.transforms import Normalizer
+
+# Published CR4 counts (seed 004 Table I: UE 1.05M, BS 1.05M; CLLWCsiNet Table I: UE 1049K).
+CRNET_CR4_PUBLISHED = (1049e3, 1.05e6)
+
+
+def test_crnet_cr4_parameter_counts_match_the_papers():
+    counts = CRNet(4).parameter_counts()
+    assert counts["ue_params"] == pytest.approx(CRNET_CR4_PUBLISHED[0], rel=0.02)
+    assert counts["bs_params"] == pytest.approx(CRNET_CR4_PUBLISHED[1], rel=0.02)
+    assert counts == {"ue_params": 1_049_280, "bs_params": 1_053_730}
+
+
+@pytest.mark.parametrize("cr", [4, 8, 16, 32])
+def test_crnet_counts_are_fc_dominated(cr):
+    m = 2048 // cr
+    counts = CRNet(cr).parameter_counts()
+    # Conv + batch-norm part: 192 weights at the UE, 3,106 at the BS, whatever the CR.
+    assert counts["ue_params"] == 2048 * m + m + 192
+    assert counts["bs_params"] == m * 2048 + 2048 + 3_106
+
+
+def _conv_kernels(model):
+    return [(tuple(lyr.kernel_size), lyr.filters) for lyr in model.layers
+            if isinstance(lyr, layers.Conv2D)]
+
+
+def test_crnet_structure():
+    c = CRNet(4)
+    enc = _conv_kernels(c.encoder)
+    assert sorted(enc) == sorted([((3, 3), 2), ((1, 9), 2), ((9, 1), 2), ((3, 3), 2),
+                                  ((1, 1), 2)])
+    block = [((3, 3), 7), ((1, 9), 7), ((9, 1), 7), ((1, 5), 7), ((5, 1), 7), ((1, 1), 2)]
+    assert sorted(_conv_kernels(c.decoder)) == sorted([((5, 5), 2)] + 2 * block)
+    for model in (c.encoder, c.decoder):
+        convs = [lyr for lyr in model.layers if isinstance(lyr, layers.Conv2D)]
+        bns = [lyr for lyr in model.layers if isinstance(lyr, layers.BatchNormalization)]
+        assert len(bns) == len(convs) and not any(lyr.use_bias for lyr in convs)
+        assert all(bn.momentum == 0.9 for bn in bns)
+        assert all(lyr.negative_slope == pytest.approx(0.3)
+                   for lyr in model.layers if isinstance(lyr, layers.LeakyReLU))
+    assert len([lyr for lyr in c.decoder.layers if isinstance(lyr, layers.Add)]) == 2
+
+
+def test_shapes_and_output_range():
+    c = CRNet(8, num_rows=16, num_antennas=32)
+    x = np.random.default_rng(0).random((3, 16, 32, 2), dtype=np.float32)
+    z = c.encode(x)
+    assert z.shape == (3, 2 * 16 * 32 // 8) and z.dtype == np.float32
+    y = c.decode(z)
+    assert y.shape == x.shape and y.dtype == np.float32
+    assert 0.0 <= y.min() and y.max() <= 1.0
+
+
+def test_save_load_round_trip(tmp_path):
+    c = CRNet(16)
+    c.normalizer = Normalizer(0.5)
+    x = np.random.default_rng(1).random((4, 32, 32, 2), dtype=np.float32)
+    before = c.decode(c.encode(x))
+    c.save(tmp_path / "model")
+    loaded = Codec.load(tmp_path / "model")
+    assert isinstance(loaded, CRNet) and loaded.compression_ratio == 16
+    assert loaded.normalizer == Normalizer(0.5)
+    np.testing.assert_allclose(loaded.decode(loaded.encode(x)), before, atol=1e-6)
+
+
+def test_registry():
+    assert "crnet" in available_codecs()
+    assert get_codec_class("crnet") is CRNet
