@@ -33,12 +33,14 @@ import linksim  # noqa: F401  (sets the Keras backend)
 from linksim.codecs import available_codecs
 
 
-def training_samples_per_s(codec, x: np.ndarray, epochs: int, batch: int) -> float:
-    """Samples/s of ``epochs`` epochs of ``fit`` after one warm-up epoch."""
+def training_samples_per_s(codec, x: np.ndarray, epochs: int, batch: int,
+                           jit: bool = False) -> float:
+    """Samples/s of ``epochs`` epochs of ``fit`` after one warm-up epoch (``jit``: Keras
+    ``jit_compile``, i.e. ``torch.compile`` on the PyTorch backend)."""
     import keras
 
     model = codec.autoencoder()
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", jit_compile=jit)
     model.fit(x, x, batch_size=batch, epochs=1, verbose=0)
     t = time.perf_counter()
     model.fit(x, x, batch_size=batch, epochs=epochs, verbose=0)
@@ -69,6 +71,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=200)
     p.add_argument("--codecs", nargs="*", default=None)
     p.add_argument("--csv", type=Path, default=None)
+    p.add_argument("--jit", action="store_true", help="train with jit_compile (torch.compile)")
     args = p.parse_args()
 
     import keras
@@ -84,7 +87,7 @@ def main() -> None:
         keras.utils.set_random_seed(0)
         codec = available_codecs()[name](args.cr)
         torch.set_num_threads(args.threads)
-        sps = training_samples_per_s(codec, x, args.epochs, args.batch)
+        sps = training_samples_per_s(codec, x, args.epochs, args.batch, args.jit)
         torch.set_num_threads(1)
         row = {"codec": name, "cr": args.cr, "train_samples_per_s": round(sps, 1),
                "ue_latency_ms": round(encoder_latency_ms(codec.encoder, x[:1], args.repeats), 3)}

@@ -5,6 +5,7 @@ from functools import cache
 import keras
 import numpy as np
 import pytest
+from codec_checks import assert_save_load_round_trip
 from keras import layers
 
 from linksim.codecs.acrnet import (
@@ -13,11 +14,10 @@ from linksim.codecs.acrnet import (
     moving_statistics_count,
     pytorch_param_count,
 )
-from linksim.codecs.base import Codec, available_codecs, get_codec_class
+from linksim.codecs.base import available_codecs, get_codec_class
 from linksim.codecs.binary import BinaryDense, binary_layers
 from linksim.complexity import count_macs, macs_by_type
 from linksim.training import TrainSettings, train_codec
-from linksim.transforms import Normalizer
 
 # Seed 002 Table IV (K = 1000 floats; memory as float32 equivalents, bits / 32). The published
 # values are rounded to 1K, so the Keras counts are compared within 2 % or the rounding (500).
@@ -201,16 +201,9 @@ def test_registry_and_bacrnet_default():
 def test_save_load_round_trip(tmp_path, cls, kwargs):
     keras.utils.set_random_seed(3)
     c = cls(16, **kwargs)
-    c.normalizer = Normalizer(0.5)
-    x = np.random.default_rng(1).random((4, 32, 32, 2), dtype=np.float32)
-    before = c.decode(c.encode(x))
-    c.save(tmp_path / "model")
-    loaded = Codec.load(tmp_path / "model")
-    assert type(loaded) is cls and loaded.config() == c.config()
-    assert loaded.normalizer == Normalizer(0.5)
+    loaded = assert_save_load_round_trip(c, tmp_path / "model")
     assert len(binary_layers(loaded.encoder)) == len(binary_layers(c.encoder))
     assert len(binary_layers(loaded.decoder)) == len(binary_layers(c.decoder))
-    np.testing.assert_allclose(loaded.decode(loaded.encode(x)), before, atol=1e-6)
 
 
 def test_export_holds_two_values_per_binary_fc():

@@ -4,9 +4,10 @@ import keras
 import numpy as np
 import pytest
 import torch
+from codec_checks import assert_save_load_round_trip
 from keras import layers
 
-from linksim.codecs.base import Codec, available_codecs, get_codec_class
+from linksim.codecs.base import available_codecs, get_codec_class
 from linksim.codecs.bcsinet import BCsiNet, BCsiNetA2, BCsiNetB3
 from linksim.codecs.binary import BinaryDense, binary_layers
 from linksim.codecs.csinet import CsiNet
@@ -187,15 +188,8 @@ def test_presets_and_registry():
 
 def test_save_load_round_trip(tmp_path):
     c = BCsiNetB3(8, num_rows=8, num_antennas=8)
-    c.normalizer = Normalizer(0.25)
-    x = np.random.default_rng(1).random((4, 8, 8, 2), dtype=np.float32)
-    before = c.decode(c.encode(x))
-    c.save(tmp_path / "model")
-    loaded = Codec.load(tmp_path / "model")
-    assert isinstance(loaded, BCsiNetB3) and loaded.config() == c.config()
-    assert loaded.normalizer == Normalizer(0.25)
+    loaded = assert_save_load_round_trip(c, tmp_path / "model", scale=0.25)
     assert isinstance(loaded.encoder.get_layer("enc_binary_fc"), BinaryDense)
-    np.testing.assert_allclose(loaded.decode(loaded.encode(x)), before, atol=1e-6)
 
 
 # -- binarisation and learning ------------------------------------------------------------------
