@@ -1,4 +1,4 @@
-"""The ``linksim`` command line: run, validate, codecs."""
+"""The ``linksim`` command line: run, validate, codecs, generate, datasets, stats."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 
 import linksim
 from linksim.errors import LinksimInputError
@@ -112,6 +113,135 @@ def codecs(na: int, nt: int, crs: tuple[int, ...], with_complexity: bool) -> Non
             if with_complexity:
                 line += _complexity_columns(codec)
             click.echo(line)
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(path_type=Path))
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+def generate(scenario: Path, no_progress: bool) -> None:
+    """Generate (or find in the cache) every split of every data set of SCENARIO.
+
+    Prints one line per split: data set/split, file, samples, seconds, mean energy kept by the
+    truncation (the generator's, for families stored as angular-delay channels; to the
+    scenario's Na delay rows for impulse responses; "-" where unknown, e.g. CsiNet files).
+    ``csinet_mat`` files are read and checked, not cached.
+    """
+    import time
+
+    from linksim.errors import DatasetError
+    from linksim.pipeline import load_split
+    from linksim.scenario import load_scenario
+    from linksim.seeding import derive_seed
+
+    try:
+        sc = load_scenario(scenario)
+    except LinksimInputError as exc:
+        _fail(exc)
+    from channels.dataset import default_cache_dir
+
+    cache_dir = Path(sc.cache_dir) if sc.cache_dir else default_cache_dir()
+    for name, cfg in sc.datasets.items():
+        for split in ("train", "val", "test"):
+            if not cfg.has_split(split):
+                continue
+            t0 = time.perf_counter()
+            try:
+                ds, path, how = load_split(cfg, split, derive_seed(sc.seed, "dataset", name,
+                                                                   split),
+                                           cache_dir, progress=not no_progress)
+            except (DatasetError, LinksimInputError) as exc:
+                _fail(exc)
+            click.echo(f"{name}/{split}: {path}  n={len(ds)}  {how} in "
+                       f"{time.perf_counter() - t0:.1f} s  energy kept "
+                       f"{_energy_text(ds, sc.preprocessing.num_delay_rows)}")
+
+
+def _energy_text(ds, num_rows: int, batch_size: int = 500) -> str:
+    """Mean energy kept by truncation to ``num_rows`` delay rows.
+
+    For angular-delay data sets, the generator's truncation (recorded per sample; "-" where
+    unknown); for impulse-response data sets, computed from the channels.
+    """
+    from channels.dataset import AdDataset
+    from linksim.transforms import energy_kept
+
+    if isinstance(ds, AdDataset):
+        e = np.asarray(ds.energy_kept, dtype=np.float64)
+    else:
+        e = np.concatenate([energy_kept(h, num_rows) for h in ds.batches(batch_size)] or [[]])
+    e = e[np.isfinite(e)]
+    return f"{e.mean():.4f}" if e.size else "-"
+
+
+@main.command()
+@click.option("--cache-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              default=None, help="Cache folder (default $LINKSIM_CACHE or ~/.cache/linksim).")
+def datasets(cache_dir: Path | None) -> None:
+    """List the cached channel data sets: family, split, n, Nt, size, path."""
+    from channels.dataset import default_cache_dir, describe_file
+
+    cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
+    files = sorted(cache_dir.glob("*.h5")) if cache_dir.is_dir() else []
+    if not files:
+        click.echo(f"no cached data sets in {cache_dir}")
+        return
+    click.echo(f"{'family':<12}{'split':<7}{'n':>8}{'Nt':>5}{'MB':>9}  path")
+    for path in files:
+        d = describe_file(path)
+        click.echo(f"{d['family']:<12}{d['split']:<7}{d['n']:>8}{d['nt']:>5}"
+                   f"{path.stat().st_size / 1e6:>9.1f}  {path}")
+
+
+@main.command()
+@click.argument("dataset_file", type=click.Path(path_type=Path))
+@click.option("--output", "prefix", type=click.Path(path_type=Path), default=None,
+              help="PNG prefix: writes PREFIX_cdf.png and PREFIX_ad_examples.png "
+                   "(default: the data set file name, in the current folder).")
+@click.option("--max-samples", type=click.IntRange(min=1), default=None,
+              help="Use only the first N samples.")
+@click.option("--num-delay-rows", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Na kept for channels stored as impulse responses.")
+def stats(dataset_file: Path, prefix: Path | None, max_samples: int | None,
+          num_delay_rows: int) -> None:
+    """Channel statistics of a cached data set file (delay/angular spread, sparsity, energy).
+
+    Prints the summary table and writes the CDF plot and |H_ad| example images.
+    """
+    from channels.dataset import read_dataset
+    from linksim.errors import DatasetError
+
+    try:
+        ds = read_dataset(dataset_file)
+    except DatasetError as exc:
+        _fail(exc)
+    from linksim import stats as st
+
+    h_ad, values = _dataset_stats(ds, num_delay_rows, max_samples)
+    label = str(ds.meta.get("generator", "data"))
+    table = st.summarise({label: values})
+    click.echo(f"{dataset_file}: {label}, {len(ds)} samples")
+    click.echo(table.to_string(index=False, float_format="%.4g"))
+    prefix = prefix if prefix is not None else Path(dataset_file.stem)
+    cdf, img = Path(f"{prefix}_cdf.png"), Path(f"{prefix}_ad_examples.png")
+    st.plot_stats({label: values}, cdf)
+    st.plot_ad_examples({label: h_ad}, img)
+    click.echo(f"wrote {cdf} and {img}")
+
+
+def _dataset_stats(ds, num_delay_rows: int, max_samples: int | None):
+    """``(first few [4, Na, Nt] channels, statistics dict)`` of either kind of data set."""
+    from channels.dataset import AdDataset
+    from linksim import stats as st
+    from linksim.transforms import truncated_angular_delay
+
+    n = len(ds) if max_samples is None else min(len(ds), max_samples)
+    if isinstance(ds, AdDataset):
+        values = st.ad_statistics(ds.h_ad[:n], ds.meta.get("delay_resolution_s"),
+                                  ds.energy_kept[:n] if np.isfinite(ds.energy_kept).any()
+                                  else None)
+        return ds.h_ad[:4], values
+    values = st.dataset_statistics(ds, num_rows=num_delay_rows, max_samples=n)
+    return truncated_angular_delay(ds.channels(0, 4), num_delay_rows), values
 
 
 def _complexity_columns(codec) -> str:

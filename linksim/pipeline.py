@@ -28,7 +28,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from channels.dataset import CirDataset, default_cache_dir, load_or_generate
+from channels.dataset import (
+    AdDataset,
+    CirDataset,
+    default_cache_dir,
+    load_csinet_split,
+    load_or_generate,
+)
 from linksim import estimation, metrics, plots, precoding, transforms
 from linksim.codecs.base import Codec, get_codec_class
 from linksim.feedback import FLOAT_BITS, IdealLink, UniformQuantizer
@@ -88,6 +94,19 @@ def codec_inputs(ds: CirDataset, num_rows: int, batch_size: int, snr_db: float |
     return out
 
 
+def load_split(cfg, split: str, seed: int, cache_dir: Path, progress: bool = False
+               ) -> tuple[CirDataset | AdDataset, Path, str]:
+    """One split of a scenario data set: ``(dataset, file, "from cache" | "generated" |
+    "loaded")``; generated families go through the cache, ``csinet_mat`` files are read."""
+    if cfg.family == "csinet_mat":
+        path = getattr(cfg, f"{split}_file")
+        return load_csinet_split(path, cfg.key, cfg.num_subcarriers, split), path, "loaded"
+    size = getattr(cfg, f"n_{split}")
+    ds, path, cached = load_or_generate(cfg.generator_config(), split, size, seed, cache_dir,
+                                        progress=progress)
+    return ds, path, "from cache" if cached else "generated"
+
+
 class Run:
     """Executes a :class:`Scenario`; see the module docstring for the chain."""
 
@@ -113,26 +132,31 @@ class Run:
         need += [(n, "test") for n in self.sc.evaluation.test_sets]
         for name, split in dict.fromkeys(need):
             cfg = self.sc.datasets[name]
-            size = getattr(cfg, f"n_{split}")
             seed = derive_seed(self.sc.seed, "dataset", name, split)
-            ds, path, cached = load_or_generate(cfg.generator_config(), split, size, seed,
-                                                self.cache_dir, progress=self.progress)
-            self.echo(f"data  {name}/{split}: {size} channels "
-                      f"{'from cache' if cached else 'generated'} ({path})")
+            ds, path, how = load_split(cfg, split, seed, self.cache_dir, progress=self.progress)
+            self.echo(f"data  {name}/{split}: {len(ds)} channels {how} ({path})")
             self.datasets[(name, split)] = ds
             self.dataset_files[f"{name}/{split}"] = {
-                "path": str(path), "from_cache": cached, "seed": seed, "n": size,
-                "notes": ds.meta.get("notes", [])}
+                "path": str(path), "from_cache": how == "from cache", "seed": seed, "n": len(ds),
+                "family": cfg.family, "notes": ds.meta.get("notes", [])}
+            if isinstance(ds, AdDataset):
+                kept = ds.energy_kept[np.isfinite(ds.energy_kept)]
+                self.dataset_files[f"{name}/{split}"]["generator_energy_kept_mean"] = (
+                    float(kept.mean()) if kept.size else None)
         self.timings["data_s"] = time.perf_counter() - t0
 
     # -- stage 2: codecs ----------------------------------------------------------------------
     def _model_key(self, spec, cr: int, train_set: str) -> str:
-        blob = json.dumps({
-            "codec": spec.model_dump(), "cr": cr, "data": self.sc.datasets[train_set].model_dump(),
+        cfg = self.sc.datasets[train_set]
+        key = {
+            "codec": spec.model_dump(), "cr": cr, "data": cfg.model_dump(),
             "train_set": train_set, "training": self.sc.training.model_dump(),
             "preprocessing": self.sc.preprocessing.model_dump(), "seed": self.sc.seed,
-            "estimation": self.sc.estimation.model_dump(exclude={"pilot_snr_db"})},
-            sort_keys=True, default=str)
+            "estimation": self.sc.estimation.model_dump(exclude={"pilot_snr_db"})}
+        if cfg.family == "csinet_mat":  # a file named in the scenario may be replaced
+            key["data_files"] = [[str(p), p.stat().st_size, p.stat().st_mtime_ns]
+                                 for p in (cfg.train_file, cfg.val_file)]
+        blob = json.dumps(key, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def train_codecs(self, run_dir: Path) -> list[TrainedCodec]:

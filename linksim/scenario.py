@@ -20,10 +20,18 @@ Results are one row per codec x CR x feedback x train set x test set x pilot SNR
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from linksim.errors import LinksimInputError
 
@@ -55,8 +63,92 @@ class UMaChannel(_Strict):
         """What determines the generated channels (the cache key, without split sizes)."""
         return self.model_dump(exclude={"n_train", "n_val", "n_test"})
 
+    def has_split(self, split: str) -> bool:
+        """Whether the ``split`` ("train", "val", "test") has at least one sample."""
+        return getattr(self, f"n_{split}") >= 1
 
-ChannelConfig = Annotated[UMaChannel, Field(discriminator="family")]
+
+def _cost2100_environments() -> tuple[str, ...]:
+    from channels.cost2100 import ENVIRONMENTS
+
+    return tuple(ENVIRONMENTS)
+
+
+class Cost2100Channel(_Strict):
+    """COST 2100 (the CsiNet data's model), generated as truncated angular-delay channels.
+
+    The stored ``num_delay_rows`` rows are the channel (see docs/scenarios.md); the energy lost
+    to the truncation is recorded in the data set and the manifest.
+    """
+
+    family: Literal["cost2100"] = "cost2100"
+    environment: str = Field(description="a channels.cost2100.ENVIRONMENTS name")
+    num_bs_antennas: int = Field(32, ge=1, description="Nt, ULA at half wavelength")
+    num_subcarriers: int = Field(1024, ge=1, description="Nc")
+    bandwidth_hz: float = Field(20e6, gt=0, description="bandwidth [Hz]")
+    num_delay_rows: int = Field(32, ge=1, description="delay rows stored (>= preprocessing Na)")
+    n_train: int = Field(8000, ge=0)
+    n_val: int = Field(1000, ge=0)
+    n_test: int = Field(2000, ge=1)
+
+    @field_validator("environment")
+    @classmethod
+    def _known_environment(cls, v: str) -> str:
+        names = _cost2100_environments()
+        if v not in names:
+            raise ValueError(f"unknown COST 2100 environment {v!r}; one of {', '.join(names)}")
+        return v
+
+    @model_validator(mode="after")
+    def _rows_fit(self) -> Cost2100Channel:
+        if self.num_delay_rows > self.num_subcarriers:
+            raise ValueError(f"num_delay_rows={self.num_delay_rows} exceeds "
+                             f"num_subcarriers={self.num_subcarriers}")
+        return self
+
+    def generator_config(self) -> dict:
+        """What determines the generated channels (the cache key, without split sizes)."""
+        return self.model_dump(exclude={"n_train", "n_val", "n_test"})
+
+    def has_split(self, split: str) -> bool:
+        return getattr(self, f"n_{split}") >= 1
+
+
+class CsiNetMatChannel(_Strict):
+    """The published CsiNet ``.mat`` files (32 x 32 truncated angular-delay, COST 2100).
+
+    Paths are relative to the scenario file's folder, or absolute. The truncated channel is the
+    channel; it is rebuilt on ``num_subcarriers`` subcarriers.
+    """
+
+    family: Literal["csinet_mat"] = "csinet_mat"
+    train_file: Path | None = Field(None, description="training split (needed to train on it)")
+    val_file: Path | None = Field(None, description="validation split (needed to train on it)")
+    test_file: Path = Field(description="test split")
+    key: str = Field("HT", description="MATLAB variable name")
+    num_subcarriers: int = Field(1024, ge=32, description="Nc of the rebuilt channel")
+
+    #: Nt and Na of the CsiNet files.
+    num_bs_antennas: ClassVar[int] = 32
+    num_delay_rows: ClassVar[int] = 32
+
+    @field_validator("train_file", "val_file", "test_file")
+    @classmethod
+    def _existing(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        if v is None:
+            return v
+        base = (info.context or {}).get("base_dir")
+        path = v if v.is_absolute() or base is None else Path(base) / v
+        if not path.is_file():
+            raise ValueError(f"file not found: {path}")
+        return path
+
+    def has_split(self, split: str) -> bool:
+        return getattr(self, f"{split}_file") is not None
+
+
+ChannelConfig = Annotated[UMaChannel | Cost2100Channel | CsiNetMatChannel,
+                          Field(discriminator="family")]
 
 
 class Preprocessing(_Strict):
@@ -151,8 +243,10 @@ class Scenario(_Strict):
                     raise ValueError(f"{field}: unknown data set {n!r}; "
                                      f"defined: {', '.join(self.datasets)}")
         for n in self.training.train_sets:
-            if self.datasets[n].n_train < 1 or self.datasets[n].n_val < 1:
-                raise ValueError(f"datasets.{n}: a training set needs n_train >= 1 and n_val >= 1")
+            if not (self.datasets[n].has_split("train") and self.datasets[n].has_split("val")):
+                what = ("train_file and val_file" if self.datasets[n].family == "csinet_mat"
+                        else "n_train >= 1 and n_val >= 1")
+                raise ValueError(f"datasets.{n}: a training set needs {what}")
         nts = {d.num_bs_antennas for d in self.datasets.values()}
         if len(nts) > 1:
             raise ValueError(f"datasets: all data sets need the same num_bs_antennas, got {nts}")
@@ -161,6 +255,11 @@ class Scenario(_Strict):
             if na > d.num_subcarriers:
                 raise ValueError(f"preprocessing.num_delay_rows: Na={na} exceeds "
                                  f"datasets.{name}.num_subcarriers={d.num_subcarriers}")
+            stored = getattr(d, "num_delay_rows", None)
+            if stored is not None and na > stored:
+                raise ValueError(f"preprocessing.num_delay_rows: Na={na} exceeds the "
+                                 f"{stored} delay rows stored by datasets.{name} "
+                                 f"({d.family}); raise datasets.{name}.num_delay_rows or lower Na")
             if (self.estimation.pilot_length is not None
                     and self.estimation.pilot_length < d.num_bs_antennas):
                 raise ValueError(f"estimation.pilot_length: Tp={self.estimation.pilot_length} "
@@ -197,6 +296,8 @@ def _format_error(path: Path, exc: ValidationError) -> str:
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario YAML file.
 
+    Relative data file paths (``csinet_mat``) are resolved against the file's folder.
+
     Raises
     ------
     LinksimInputError
@@ -215,6 +316,6 @@ def load_scenario(path: str | Path) -> Scenario:
     if not isinstance(data, dict):
         raise LinksimInputError(f"{path}: a scenario must be a YAML mapping")
     try:
-        return Scenario.model_validate(data)
+        return Scenario.model_validate(data, context={"base_dir": path.parent})
     except ValidationError as exc:
         raise LinksimInputError(_format_error(path, exc)) from exc

@@ -1,0 +1,103 @@
+"""The HDF5 data set store: AdDataset round trip, dispatch on the format, error paths."""
+
+import h5py
+import numpy as np
+import pytest
+
+from channels.dataset import (
+    AD_FORMAT,
+    AdDataset,
+    CirDataset,
+    describe_file,
+    read_ad,
+    read_dataset,
+    write_ad,
+    write_cir,
+)
+from linksim.errors import DatasetError
+from linksim.transforms import truncated_angular_delay
+
+
+def _ad(n=20, na=8, nt=4, nc=64, seed=0):
+    rng = np.random.default_rng(seed)
+    h = (rng.standard_normal((n, na, nt)) + 1j * rng.standard_normal((n, na, nt)))
+    return AdDataset(h.astype(np.complex64), rng.uniform(0.9, 1, n).astype(np.float32), nc,
+                     {"config": {"family": "cost2100"}, "split": "test"})
+
+
+def test_ad_round_trip_and_channels_are_the_truncated_channel(tmp_path):
+    ds = _ad()
+    path = tmp_path / "d" / "ad.h5"
+    write_ad(path, ds)
+    assert [p.name for p in path.parent.iterdir()] == ["ad.h5"]  # no temporary file left
+    back = read_dataset(path)
+    assert isinstance(back, AdDataset)
+    np.testing.assert_array_equal(back.h_ad, ds.h_ad)
+    np.testing.assert_array_equal(back.energy_kept, ds.energy_kept)
+    assert back.meta == ds.meta
+    assert (len(back), back.num_antennas, back.num_subcarriers) == (20, 4, 64)
+    with h5py.File(path) as f:
+        assert f.attrs["format"] == AD_FORMAT and f["h_ad"].chunks is not None
+    h = back.channels(3, 9)
+    assert h.shape == (6, 64, 4) and h.dtype == np.complex64
+    # Transforming back gives the stored rows; the unitary transform keeps the energy.
+    np.testing.assert_allclose(truncated_angular_delay(h, 8), ds.h_ad[3:9], atol=2e-5)
+    np.testing.assert_allclose(np.sum(np.abs(h) ** 2, axis=(1, 2)),
+                               np.sum(np.abs(ds.h_ad[3:9]) ** 2, axis=(1, 2)), rtol=1e-4)
+    assert sum(len(b) for b in back.batches(7)) == 20
+    assert describe_file(path) == {"family": "cost2100", "split": "test", "n": 20, "nt": 4,
+                                   "format": AD_FORMAT}
+
+
+def test_read_dataset_dispatches_to_cir(tmp_path):
+    rng = np.random.default_rng(1)
+    a = (rng.standard_normal((5, 4, 3)) + 0j).astype(np.complex64)
+    cir = CirDataset(a, rng.uniform(0, 1e-6, (5, 3)).astype(np.float32),
+                     np.arange(16) * 30e3, {"config": {"family": "uma"}, "split": "train"})
+    write_cir(tmp_path / "c.h5", cir)
+    back = read_dataset(tmp_path / "c.h5")
+    assert isinstance(back, CirDataset)
+    np.testing.assert_array_equal(back.a, a)
+    assert describe_file(tmp_path / "c.h5")["nt"] == 4
+
+
+def test_error_paths_name_the_file(tmp_path):
+    with pytest.raises(DatasetError, match="missing.h5: data set file not found"):
+        read_dataset(tmp_path / "missing.h5")
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(np.random.default_rng(0).bytes(500))
+    with pytest.raises(DatasetError, match="junk.h5: corrupt or unreadable"):
+        read_dataset(junk)
+    assert describe_file(junk)["family"] == "?"
+    foreign = tmp_path / "foreign.h5"
+    with h5py.File(foreign, "w") as f:
+        f["x"] = np.zeros(3)
+    with pytest.raises(DatasetError, match="foreign.h5: not a linksim channel data set"):
+        read_dataset(foreign)
+    with pytest.raises(DatasetError, match="foreign.h5: not a linksim channel data set"):
+        read_ad(foreign)
+    # Right format attribute, wrong version / missing array / inconsistent shapes.
+    good = tmp_path / "good.h5"
+    write_ad(good, _ad())
+    for name, edit in (("version", lambda f: f.attrs.__setitem__("format_version", 99)),
+                       ("missing", lambda f: f.__delitem__("energy_kept")),
+                       ("shapes", lambda f: (f.__delitem__("energy_kept"),
+                                             f.create_dataset("energy_kept", data=np.ones(3))))):
+        bad = tmp_path / f"{name}.h5"
+        bad.write_bytes(good.read_bytes())
+        with h5py.File(bad, "a") as f:
+            edit(f)
+        with pytest.raises(DatasetError, match=f"{name}.h5: "):
+            read_dataset(bad)
+
+
+def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
+    write_ad(tmp_path / "ok.h5", _ad())
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(h5py.Group, "create_dataset", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_ad(tmp_path / "x.h5", _ad())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.h5"]
