@@ -44,7 +44,7 @@ def build_table(run_dir: Path, bench: pd.DataFrame | None = None) -> pd.DataFram
                                            | res.kind.ne("codec"))]
     rows = []
     for _, r in res.iterrows():
-        row = {"codec": r.codec if r.kind == "codec" else r.kind,
+        row = {"codec": r.codec,
                "CR": r.compression_ratio, "NMSE_ad dB": r.nmse_ad_db, "rho": r.rho,
                "BF gain dB": r.bf_gain_db}
         if r.kind == "codec":
@@ -68,10 +68,12 @@ def build_table(run_dir: Path, bench: pd.DataFrame | None = None) -> pd.DataFram
 
 
 def to_markdown(df: pd.DataFrame) -> str:
-    """Markdown pipe table; floats with 2 decimals, integers with thousands separators."""
+    """Markdown pipe table; floats with 2 decimals, whole numbers with thousands separators."""
     def fmt(v):
         if isinstance(v, float):
-            return "" if pd.isna(v) else ("-inf" if v == float("-inf") else f"{v:.2f}")
+            if pd.isna(v) or v == float("-inf"):
+                return "" if pd.isna(v) else "-inf"
+            return f"{int(v):,}" if v.is_integer() and abs(v) >= 2 else f"{v:.2f}"
         return f"{v:,}" if isinstance(v, numbers.Integral) else str(v)
 
     lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
