@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 import torch
-from codec_checks import assert_save_load_round_trip
+from codec_checks import assert_save_load_round_trip, assert_shapes_and_range
 from keras import layers
 
 from linksim.codecs.base import available_codecs, get_codec_class
@@ -157,12 +157,7 @@ def test_structure(head, n_conv, refinenets):
 
 def test_shapes_and_output_range():
     c = BCsiNet(8, num_rows=16, num_antennas=32, head="C")
-    x = np.random.default_rng(0).random((3, 16, 32, 2), dtype=np.float32)
-    z = c.encode(x)
-    assert z.shape == (3, 2 * 16 * 32 // 8) and z.dtype == np.float32
-    y = c.decode(z)
-    assert y.shape == x.shape and y.dtype == np.float32
-    assert 0.0 <= y.min() and y.max() <= 1.0
+    assert_shapes_and_range(c)
 
 
 def test_bad_arguments():

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 import torch
-from codec_checks import assert_save_load_round_trip
+from codec_checks import assert_save_load_round_trip, assert_shapes_and_range
 from keras import layers
 
 from linksim.codecs import available_codecs, get_codec_class
@@ -139,12 +139,7 @@ def test_latent_layout_is_the_papers_channels_first_view():
 
 def test_shapes_and_output_range():
     c = CLLWCsiNet(8, num_rows=16, num_antennas=32)
-    x = np.random.default_rng(0).random((3, 16, 32, 2), dtype=np.float32)
-    z = c.encode(x)
-    assert z.shape == (3, 2 * 16 * 32 // 8) and z.dtype == np.float32
-    y = c.decode(z)
-    assert y.shape == x.shape and y.dtype == np.float32
-    assert 0.0 <= y.min() and y.max() <= 1.0
+    assert_shapes_and_range(c)
     for cr in (32, 64):
         big = CLLWCsiNet(cr)
         assert big.encode(np.full((2, 32, 32, 2), 0.5, np.float32)).shape == (2, 2048 // cr)

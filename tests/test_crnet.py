@@ -1,8 +1,7 @@
 """CRNet: published parameter counts, structure, shapes, save/load, registry."""
 
-import numpy as np
 import pytest
-from codec_checks import assert_save_load_round_trip
+from codec_checks import assert_save_load_round_trip, assert_shapes_and_range
 from keras import layers
 
 from linksim.codecs import CRNet, available_codecs, get_codec_class
@@ -51,12 +50,7 @@ def test_crnet_structure():
 
 def test_shapes_and_output_range():
     c = CRNet(8, num_rows=16, num_antennas=32)
-    x = np.random.default_rng(0).random((3, 16, 32, 2), dtype=np.float32)
-    z = c.encode(x)
-    assert z.shape == (3, 2 * 16 * 32 // 8) and z.dtype == np.float32
-    y = c.decode(z)
-    assert y.shape == x.shape and y.dtype == np.float32
-    assert 0.0 <= y.min() and y.max() <= 1.0
+    assert_shapes_and_range(c)
 
 
 def test_save_load_round_trip(tmp_path):
