@@ -51,8 +51,17 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "linksim"
 
 
+class _ChannelBatches:
+    """Batch iteration shared by the data set kinds (each defines ``__len__`` and ``channels``)."""
+
+    def batches(self, batch_size: int) -> Iterator[np.ndarray]:
+        """Iterate over the data set in batches of ``[<=batch_size, Nc, Nt]`` channels."""
+        for start in range(0, len(self), batch_size):
+            yield self.channels(start, start + batch_size)
+
+
 @dataclass
-class CirDataset:
+class CirDataset(_ChannelBatches):
     """Channels stored as impulse responses.
 
     Attributes
@@ -90,14 +99,9 @@ class CirDataset:
         sl = slice(start, stop)
         return frequency_response(self.a[sl], self.tau[sl], self.frequencies_hz)
 
-    def batches(self, batch_size: int) -> Iterator[np.ndarray]:
-        """Iterate over the data set in batches of ``[<=batch_size, Nc, Nt]`` channels."""
-        for start in range(0, len(self), batch_size):
-            yield self.channels(start, start + batch_size)
-
 
 @dataclass
-class AdDataset:
+class AdDataset(_ChannelBatches):
     """Channels stored as their truncated angular-delay matrices.
 
     For these families the truncated channel is the channel: :meth:`channels` rebuilds the
@@ -138,11 +142,6 @@ class AdDataset:
         from linksim.transforms import rebuild_space_frequency
 
         return rebuild_space_frequency(self.h_ad[start:stop], self.num_subcarriers)
-
-    def batches(self, batch_size: int) -> Iterator[np.ndarray]:
-        """Iterate over the data set in batches of ``[<=batch_size, Nc, Nt]`` channels."""
-        for start in range(0, len(self), batch_size):
-            yield self.channels(start, start + batch_size)
 
 
 def load_csinet_split(path: Path, key: str = "HT", num_subcarriers: int = 1024,

@@ -96,7 +96,8 @@ import numpy as np
 from keras import layers, ops
 
 from linksim.codecs.base import Codec, register_codec
-from linksim.codecs.csinet import BN_MOMENTUM, LEAK
+from linksim.codecs.crnet import conv_bn as crnet_conv_bn
+from linksim.codecs.crnet import lrelu
 
 #: Kernel length of the latent-space and RefineNet convolutions (1 x 7 along the antenna axis).
 LATENT_KERNEL = (1, 7)
@@ -154,14 +155,9 @@ def latent_view(x: np.ndarray) -> np.ndarray:
 
 # -- building blocks -------------------------------------------------------------------------------
 def conv_bn(x, filters: int, kernel: int | tuple[int, int], name: str):
-    """'same' conv with bias ``[b, H, W, c] -> [b, H, W, filters]``, then batch norm."""
-    x = layers.Conv2D(filters, kernel, padding="same", name=f"{name}_conv")(x)
-    return layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
-
-
-def lrelu(x, name: str):
-    """LeakyReLU(0.3)."""
-    return layers.LeakyReLU(negative_slope=LEAK, name=name)(x)
+    """'same' conv with bias ``[b, H, W, c] -> [b, H, W, filters]``, then batch norm (the
+    authors' layers keep the bias, which the published parameter counts include)."""
+    return crnet_conv_bn(x, filters, kernel, name, use_bias=True)
 
 
 def conv_chain(x, widths: list[int], kernel: tuple[int, int], name: str):

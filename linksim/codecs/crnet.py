@@ -50,9 +50,11 @@ from linksim.codecs.csinet import BN_MOMENTUM, LEAK
 CRBLOCK_WIDTH = 7
 
 
-def conv_bn(x, filters: int, kernel: int | tuple[int, int], name: str):
-    """'same' bias-free conv ``[b, H, W, c] -> [b, H, W, filters]``, then batch norm."""
-    x = layers.Conv2D(filters, kernel, padding="same", use_bias=False, name=f"{name}_conv")(x)
+def conv_bn(x, filters: int, kernel: int | tuple[int, int], name: str, use_bias: bool = False):
+    """'same' conv ``[b, H, W, c] -> [b, H, W, filters]`` (bias-free unless ``use_bias``), then
+    batch norm."""
+    x = layers.Conv2D(filters, kernel, padding="same", use_bias=use_bias,
+                      name=f"{name}_conv")(x)
     return layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
 
 
