@@ -40,7 +40,7 @@ from linksim.codecs.base import Codec, get_codec_class
 from linksim.feedback import FLOAT_BITS, IdealLink, UniformQuantizer
 from linksim.scenario import Scenario
 from linksim.seeding import derive_seed, rng_for
-from linksim.training import TrainSettings, train_codec
+from linksim.training import TrainSettings
 
 RESULT_COLUMNS = [
     "kind", "codec", "compression_ratio", "feedback", "train_set", "test_set", "pilot_snr_db",
@@ -198,8 +198,7 @@ class Run:
                             lr_min=tr.lr_min, warmup_epochs=tr.warmup_epochs,
                             seed=derive_seed(sc.seed, "train", tag))
                         ts = time.perf_counter()
-                        train_codec(codec, xn["train"], xn["val"], settings,
-                                    progress=self.progress)
+                        codec.fit(xn["train"], xn["val"], settings, progress=self.progress)
                         rate = tr.epochs * len(xn["train"]) / (time.perf_counter() - ts)
                         codec.save(model_dir)
                         (model_dir / "history.json").write_text(json.dumps(codec.history))

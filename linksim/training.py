@@ -111,7 +111,8 @@ class _BestAndLog(keras.callbacks.Callback):
 
 
 def train_codec(codec: Codec, x_train: np.ndarray, x_val: np.ndarray, settings: TrainSettings,
-                log_path: Path | None = None, progress: bool = True) -> list[dict]:
+                log_path: Path | None = None, progress: bool = True,
+                train_link=None) -> list[dict]:
     """Train ``codec`` end to end on normalised CSI and keep the best-on-validation weights.
 
     Parameters
@@ -126,6 +127,8 @@ def train_codec(codec: Codec, x_train: np.ndarray, x_val: np.ndarray, settings: 
         Where to write the per-epoch CSV log (epoch, loss, val_loss, lr, seconds).
     progress : bool
         Show a progress bar.
+    train_link : keras.layers.Layer or None
+        Feedback link applied to the codeword during training (see :meth:`Codec.autoencoder`).
 
     Returns
     -------
@@ -140,7 +143,7 @@ def train_codec(codec: Codec, x_train: np.ndarray, x_val: np.ndarray, settings: 
                           settings.warmup_epochs * steps_per_epoch)
     else:
         lr = settings.learning_rate
-    model = codec.autoencoder()
+    model = codec.autoencoder(train_link)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss="mse")
     best = _BestAndLog()
     bar = _Progress(settings.epochs * steps_per_epoch,

@@ -140,10 +140,17 @@ class Codec:
     def build_decoder(self) -> keras.Model:
         raise NotImplementedError
 
-    def autoencoder(self) -> keras.Model:
-        """End-to-end model ``decoder(encoder(x))`` used for training, ``[b, Na, Nt, 2]``."""
+    def autoencoder(self, link=None) -> keras.Model:
+        """End-to-end model ``decoder(link(encoder(x)))`` used for training, ``[b, Na, Nt, 2]``.
+
+        ``link`` is an optional Keras layer ``[b, M] -> [b, M]`` modelling the feedback link in
+        training (a straight-through quantiser, codeword noise); ``None`` is the ideal link.
+        """
         x = keras.Input(self.input_shape, name="csi")
-        return keras.Model(x, self.decoder(self.encoder(x)), name=f"{self.name}_autoencoder")
+        z = self.encoder(x)
+        if link is not None:
+            z = link(z)
+        return keras.Model(x, self.decoder(z), name=f"{self.name}_autoencoder")
 
     def config(self) -> dict:
         """Constructor arguments; ``type(self)(**config)`` rebuilds the architecture."""
@@ -155,6 +162,21 @@ class Codec:
         """Number of parameters (trainable and not) at the UE and at the BS."""
         return {"ue_params": int(self.encoder.count_params()),
                 "bs_params": int(self.decoder.count_params())}
+
+    # -- training -----------------------------------------------------------------------------
+    def fit(self, x_train: np.ndarray, x_val: np.ndarray, settings, progress: bool = True,
+            train_link=None) -> list[dict]:
+        """Train on normalised CSI ``[N, Na, Nt, 2]``; keeps the best-on-validation weights.
+
+        The default trains :meth:`autoencoder` end to end with Adam on MSE
+        (:func:`linksim.training.train_codec`); ``train_link`` is an optional Keras layer put
+        between encoder and decoder during training (quantisation-aware or noisy feedback).
+        Codecs that learn differently (e.g. meta-learning) override this.
+        """
+        from linksim.training import train_codec
+
+        return train_codec(self, x_train, x_val, settings, progress=progress,
+                           train_link=train_link)
 
     # -- inference ----------------------------------------------------------------------------
     def encode(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
