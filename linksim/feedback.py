@@ -1,84 +1,499 @@
 """The feedback link between the UE encoder and the BS decoder.
 
-A link maps codewords ``z [b, M]`` float32 to what the BS receives, and counts payload bits.
-``fit`` sees the training codewords once (e.g. to set a quantiser's range).
+A link maps codewords ``z [b, M]`` (float32) to what the BS decoder receives, and counts the bits
+sent for every CSI report. It is composed of up to three stages (see docs/feedback.md)::
+
+    analog:   z -> z + n                                    (AWGN at a feedback SNR)
+    digital:  z -> quantiser (uniform | mu-law, B bits) -> symbols q
+                -> [bit errors on the B-bit words (a BER, or BPSK/QPSK hard decisions at an SNR)]
+                -> [entropy coding of q with a symbol model fitted on the training codewords]
+                -> dequantiser -> z_hat
+
+Payload per CSI is reported twice: the formula ``N_fb = B M`` (``2 Na Nt eta B`` of ACRNet
+eq. 13, ``eta = 1 / CR``), and the bits actually sent (the length of the entropy-coded bytes, or
+``B M`` for fixed-length words). ``B = 32`` or ``"off"`` is the ideal float32 link.
+
+Two Keras layers model the link during training: :class:`QuantizeSTE` (quantisation-aware
+training with a straight-through gradient) and :class:`FeedbackNoise` (AWGN on the codeword at a
+fixed SNR or an SNR drawn per sample from a range).
+
+Conventions:
+
+- Quantiser range ``[lo, hi]``: the min and max of the training codewords (``fit``), or the range
+  tracked by :class:`QuantizeSTE` during quantisation-aware training. Entries are clipped to it.
+- Feedback SNR of the analog link: per sample, the codeword's mean power ``mean_j z_j^2`` over the
+  noise variance (the CLLWCsiNet convention: "noise power" relative to the signal).
+- Feedback SNR of the digital link: ``Es/N0`` of one channel symbol. BPSK: bit error probability
+  ``Q(sqrt(2 Es/N0))``; Gray-mapped QPSK: ``Q(sqrt(Es/N0))`` per bit. Bits of a quantised symbol
+  are its natural binary code; bit errors hit every bit independently.
 """
 
 from __future__ import annotations
 
+import math
+
+import keras
 import numpy as np
+from keras import ops
+from scipy.special import erfc
 
 FLOAT_BITS = 32
+#: Largest quantiser resolution that is entropy coded (alphabet of 2^16 symbols).
+MAX_ENTROPY_BITS = 16
 
 
-class IdealLink:
-    """Error-free float32 feedback: the BS receives the codeword exactly; 32 bits per entry."""
-
-    name = "ideal"
-
-    def fit(self, z_train: np.ndarray) -> IdealLink:
-        """Nothing to fit; returns self."""
-        return self
-
-    def transmit(self, z: np.ndarray) -> np.ndarray:
-        """``[b, M]`` -> ``[b, M]``, unchanged."""
-        return z
-
-    def payload_bits(self, codeword_length: int) -> int:
-        """Bits per CSI report: ``32 M``."""
-        return FLOAT_BITS * codeword_length
-
-    def state(self) -> dict:
-        return {"kind": self.name}
+# -- companding -------------------------------------------------------------------------------
+def mu_law_compress(u: np.ndarray, mu: float) -> np.ndarray:
+    """``sign(u) ln(1 + mu |u|) / ln(1 + mu)`` for ``u`` in [-1, 1]; same shape."""
+    return np.sign(u) * np.log1p(mu * np.abs(u)) / np.log1p(mu)
 
 
-class UniformQuantizer:
-    """Uniform B-bit scalar quantisation of every codeword entry (ACRNet eq. 12).
+def mu_law_expand(y: np.ndarray, mu: float) -> np.ndarray:
+    """Inverse of :func:`mu_law_compress`: ``sign(y) ((1 + mu)^|y| - 1) / mu``; same shape."""
+    return np.sign(y) * np.expm1(np.abs(y) * np.log1p(mu)) / mu
 
-    ACRNet squashes the codeword into (0, 1) with a sigmoid and sends ``floor(x 2^B)``. Codecs
-    trained without a bounded output (CsiNet's linear FC) need a range instead: ``fit`` takes the
-    range ``[lo, hi]`` of the training codewords, entries are clipped to it, mapped affinely to
-    [0, 1), sent as ``q = min(floor(u 2^B), 2^B - 1)`` and rebuilt at the cell centre
-    ``(q + 0.5) / 2^B``. Payload ``N_fb = B M`` bits (ACRNet eq. 13: ``2 Na Nt eta B``).
+
+# -- quantiser --------------------------------------------------------------------------------
+class Quantizer:
+    """Scalar B-bit quantisation of every codeword entry, uniform or mu-law.
+
+    Uniform (ACRNet eq. 12 after an affine map of the range to [0, 1)): ``u = (z - lo) / (hi -
+    lo)`` clipped to [0, 1], ``q = min(floor(u 2^B), 2^B - 1)``, rebuilt at the cell centre
+    ``(q + 0.5) / 2^B``. Mu-law: the range is mapped to [-1, 1], companded by
+    :func:`mu_law_compress` and quantised uniformly on [-1, 1]; the cells (expanded back) are fine
+    near the middle of the range and coarse at its ends, and the reconstruction is the midpoint
+    of the cell, so every entry is rebuilt within half its cell's width.
+
+    Parameters
+    ----------
+    bits : int
+        ``B`` in 1..31 (32 is the float32 link: use :class:`FeedbackLink` without a quantiser).
+    law : {"uniform", "mulaw"}
+    mu : float
+        Mu-law parameter (255 is the G.711 value).
+    lo, hi : float or None
+        Range; set by :meth:`fit` when None.
     """
 
-    def __init__(self, bits: int, lo: float | None = None, hi: float | None = None):
-        if not 1 <= bits <= 32:
-            raise ValueError(f"bits must be in 1..32, got {bits}")
-        self.bits = int(bits)
+    def __init__(self, bits: int, law: str = "uniform", mu: float = 255.0,
+                 lo: float | None = None, hi: float | None = None):
+        if not 1 <= int(bits) <= 31:
+            raise ValueError(f"quantiser bits must be in 1..31, got {bits}")
+        if law not in ("uniform", "mulaw"):
+            raise ValueError(f"quantiser law must be 'uniform' or 'mulaw', got {law!r}")
+        if law == "mulaw" and not mu > 0:
+            raise ValueError(f"mu-law needs mu > 0, got {mu}")
+        self.bits, self.law, self.mu = int(bits), law, float(mu)
         self.lo, self.hi = lo, hi
 
     @property
-    def name(self) -> str:
-        return f"uniform{self.bits}b"
+    def levels(self) -> int:
+        return 2 ** self.bits
 
-    def fit(self, z_train: np.ndarray) -> UniformQuantizer:
+    def fit(self, z_train: np.ndarray) -> Quantizer:
         """Set ``[lo, hi]`` to the min and max of the training codewords ``[N, M]``."""
         self.lo, self.hi = float(np.min(z_train)), float(np.max(z_train))
         if not self.hi > self.lo:
             self.hi = self.lo + 1.0
         return self
 
+    def _unit(self, z: np.ndarray) -> np.ndarray:
+        """Codeword -> position in [0, 1] on the quantiser's (companded) axis."""
+        if self.lo is None:
+            raise RuntimeError("Quantizer.fit must be called before use")
+        u = np.clip((np.asarray(z, np.float64) - self.lo) / (self.hi - self.lo), 0.0, 1.0)
+        if self.law == "mulaw":
+            u = 0.5 * (mu_law_compress(2.0 * u - 1.0, self.mu) + 1.0)
+        return u
+
     def quantise(self, z: np.ndarray) -> np.ndarray:
         """``[b, M]`` float -> integer symbols ``[b, M]`` in ``0 .. 2^B - 1`` (int64)."""
-        if self.lo is None:
-            raise RuntimeError("UniformQuantizer.fit must be called before use")
-        levels = 2 ** self.bits
-        u = np.clip((z - self.lo) / (self.hi - self.lo), 0.0, 1.0)
-        return np.minimum(np.floor(u * levels), levels - 1).astype(np.int64)
+        return np.minimum(np.floor(self._unit(z) * self.levels), self.levels - 1).astype(np.int64)
 
     def dequantise(self, q: np.ndarray) -> np.ndarray:
-        """Integer symbols ``[b, M]`` -> float32 cell centres ``[b, M]``."""
-        levels = 2 ** self.bits
-        return (self.lo + (q + 0.5) / levels * (self.hi - self.lo)).astype(np.float32)
+        """Integer symbols ``[b, M]`` -> float32 reconstruction ``[b, M]`` (cell centres)."""
+        q = np.asarray(q, np.float64)
+        u = 0.5 * (self.cell_edge(q) + self.cell_edge(q + 1.0))
+        return (self.lo + u * (self.hi - self.lo)).astype(np.float32)
 
-    def transmit(self, z: np.ndarray) -> np.ndarray:
-        """Quantise then dequantise: what the BS decoder receives, ``[b, M]`` float32."""
-        return self.dequantise(self.quantise(z))
+    def cell_edge(self, k: np.ndarray) -> np.ndarray:
+        """Lower edge of cell ``k`` (``k = 2^B``: the top of the range) as a fraction of the
+        range, same shape as ``k``."""
+        u = np.asarray(k, np.float64) / self.levels
+        if self.law == "mulaw":
+            u = 0.5 * (mu_law_expand(2.0 * u - 1.0, self.mu) + 1.0)
+        return u
 
-    def payload_bits(self, codeword_length: int) -> int:
-        """Bits per CSI report: ``B M``."""
-        return self.bits * codeword_length
+    def max_error(self) -> float:
+        """Largest reconstruction error inside the range: half the widest cell."""
+        widths = np.diff(self.cell_edge(np.arange(self.levels + 1)))
+        return float(widths.max() / 2 * (self.hi - self.lo))
 
     def state(self) -> dict:
-        return {"kind": "uniform", "bits": self.bits, "lo": self.lo, "hi": self.hi}
+        out = {"law": self.law, "bits": self.bits, "lo": self.lo, "hi": self.hi}
+        if self.law == "mulaw":
+            out["mu"] = self.mu
+        return out
+
+
+# -- bit errors -------------------------------------------------------------------------------
+def q_function(x: np.ndarray | float) -> np.ndarray | float:
+    """Gaussian tail probability ``Q(x) = erfc(x / sqrt 2) / 2``."""
+    return 0.5 * erfc(np.asarray(x, np.float64) / math.sqrt(2.0))
+
+
+def hard_decision_ber(snr_db: float, modulation: str) -> float:
+    """Bit error probability of BPSK or Gray-mapped QPSK with hard decisions at ``Es/N0`` [dB]."""
+    snr = 10.0 ** (snr_db / 10.0)
+    if modulation == "bpsk":
+        return float(q_function(math.sqrt(2.0 * snr)))
+    if modulation == "qpsk":
+        return float(q_function(math.sqrt(snr)))
+    raise ValueError(f"modulation must be 'bpsk' or 'qpsk', got {modulation!r}")
+
+
+def flip_bits(q: np.ndarray, bits: int, ber: float, rng: np.random.Generator) -> np.ndarray:
+    """Flip every bit of the ``bits``-bit words ``q [b, M]`` independently with probability ``ber``.
+
+    Returns the received symbols ``[b, M]`` int64 (natural binary code, LSB first).
+    """
+    if ber <= 0.0:
+        return q
+    weights = np.left_shift(np.int64(1), np.arange(bits, dtype=np.int64))
+    flips = rng.random(q.shape + (bits,)) < ber
+    return q ^ (flips.astype(np.int64) @ weights)
+
+
+# -- entropy coding ---------------------------------------------------------------------------
+class EntropyCoder:
+    """Lossless coding of quantised codewords, one message per CSI report.
+
+    A memoryless categorical model over the ``2^B`` symbols is fitted on the training symbols
+    (counts + 1, so that unseen symbols stay codable) and shared by UE and BS. Each report is
+    coded with asymmetric numeral systems (``constriction.stream.stack.AnsCoder``); the bits
+    counted are those of the compressed 32-bit words actually produced.
+
+    Parameters
+    ----------
+    bits : int
+        Quantiser resolution ``B`` (alphabet ``2^B``), at most :data:`MAX_ENTROPY_BITS`.
+    """
+
+    def __init__(self, bits: int):
+        if not 1 <= bits <= MAX_ENTROPY_BITS:
+            raise ValueError(f"entropy coding supports 1..{MAX_ENTROPY_BITS} bits, got {bits}")
+        self.bits = int(bits)
+        self.probabilities: np.ndarray | None = None
+        self._model = None
+
+    def fit(self, q_train: np.ndarray) -> EntropyCoder:
+        """Fit the symbol probabilities ``[2^B]`` on training symbols (any shape)."""
+        counts = np.bincount(np.ravel(q_train), minlength=2 ** self.bits).astype(np.float64)
+        self.probabilities = (counts + 1.0) / (counts.sum() + counts.size)
+        self._model = None
+        return self
+
+    @property
+    def model(self):
+        if self.probabilities is None:
+            raise RuntimeError("EntropyCoder.fit must be called before use")
+        if self._model is None:
+            import constriction
+
+            self._model = constriction.stream.model.Categorical(self.probabilities,
+                                                                perfect=False)
+        return self._model
+
+    def encode(self, q: np.ndarray) -> list[bytes]:
+        """Symbols ``[b, M]`` -> one compressed message (bytes) per CSI report."""
+        import constriction
+
+        out = []
+        for row in np.asarray(q, np.int32):
+            coder = constriction.stream.stack.AnsCoder()
+            coder.encode_reverse(row, self.model)
+            out.append(coder.get_compressed().tobytes())
+        return out
+
+    def decode(self, messages: list[bytes], codeword_length: int) -> np.ndarray:
+        """Messages -> symbols ``[b, M]`` int64 (exactly those encoded)."""
+        import constriction
+
+        out = np.empty((len(messages), codeword_length), np.int64)
+        for i, msg in enumerate(messages):
+            coder = constriction.stream.stack.AnsCoder(np.frombuffer(msg, np.uint32).copy())
+            out[i] = coder.decode(self.model, codeword_length)
+        return out
+
+    def information_bits(self, q: np.ndarray) -> np.ndarray:
+        """Ideal code length ``-sum log2 p(q)`` per report, ``[b]`` float64 (for comparison)."""
+        return -np.log2(self.probabilities[q]).sum(axis=-1)
+
+    def state(self) -> dict:
+        return {"bits": self.bits, "model": "categorical (training counts + 1)",
+                "coder": "constriction AnsCoder, 32-bit words"}
+
+
+# -- the link ---------------------------------------------------------------------------------
+class FeedbackLink:
+    """A feedback link: ideal, analog AWGN, or digital (quantiser, bit errors, entropy coding).
+
+    Parameters
+    ----------
+    quantizer : Quantizer or None
+        ``None``: the codeword is sent as float32 (ideal or analog).
+    awgn_snr_db : float or None
+        Analog link: AWGN on the float codeword at this per-sample SNR [dB].
+    ber : float
+        Bit error probability on the quantised words (digital link).
+    entropy_coding : bool
+        Entropy-code the quantised symbols (digital link without bit errors).
+    feedback_snr_db : float or None
+        The feedback SNR of this link point, reported in the results (AWGN, or the SNR that
+        set ``ber``).
+    label : str or None
+        Name in the results; built from the stages when None.
+    """
+
+    def __init__(self, quantizer: Quantizer | None = None, awgn_snr_db: float | None = None,
+                 ber: float = 0.0, entropy_coding: bool = False,
+                 feedback_snr_db: float | None = None, label: str | None = None):
+        if quantizer is None and (ber > 0 or entropy_coding):
+            raise ValueError("bit errors and entropy coding need a quantiser")
+        if quantizer is not None and awgn_snr_db is not None:
+            raise ValueError("AWGN is an analog link; it does not combine with a quantiser")
+        if not 0.0 <= ber <= 0.5:
+            raise ValueError(f"ber must be in [0, 0.5], got {ber}")
+        if entropy_coding and ber > 0:
+            raise ValueError("entropy coding with bit errors is not modelled (one error "
+                             "desynchronises the decoder)")
+        self.quantizer = quantizer
+        self.awgn_snr_db = awgn_snr_db
+        self.ber = float(ber)
+        self.entropy = EntropyCoder(quantizer.bits) if entropy_coding else None
+        self.feedback_snr_db = feedback_snr_db if feedback_snr_db is not None else awgn_snr_db
+        self._label = label
+
+    @property
+    def name(self) -> str:
+        if self._label:
+            return self._label
+        if self.quantizer is None:
+            return "ideal" if self.awgn_snr_db is None else "awgn"
+        q = self.quantizer
+        name = f"{q.law}{q.bits}b"
+        if self.entropy is not None:
+            name += "+ec"
+        if self.ber > 0 or self.feedback_snr_db is not None:
+            name += "+biterr"
+        return name
+
+    @property
+    def is_ideal(self) -> bool:
+        return self.quantizer is None and self.awgn_snr_db is None
+
+    def fit(self, z_train: np.ndarray, quantizer_range: tuple[float, float] | None = None
+            ) -> FeedbackLink:
+        """Fit the quantiser range (or take ``quantizer_range``) and the entropy model."""
+        if self.quantizer is not None:
+            if quantizer_range is None:
+                self.quantizer.fit(z_train)
+            else:
+                self.quantizer.lo, self.quantizer.hi = (float(v) for v in quantizer_range)
+            if self.entropy is not None:
+                self.entropy.fit(self.quantizer.quantise(z_train))
+        return self
+
+    def transmit(self, z: np.ndarray, rng: np.random.Generator | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """Send codewords ``z [b, M]``.
+
+        Returns
+        -------
+        z_rx : [b, M] float32
+            What the BS decoder receives.
+        bits : [b] float64
+            Bits sent per CSI report (measured from the coded bytes under entropy coding).
+        """
+        z = np.asarray(z, np.float32)
+        b, m = z.shape
+        if self.quantizer is None:
+            bits = np.full(b, float(FLOAT_BITS * m))
+            if self.awgn_snr_db is None:
+                return z, bits
+            if rng is None:
+                raise ValueError("an AWGN link needs rng")
+            power = np.mean(np.square(z, dtype=np.float64), axis=-1, keepdims=True)
+            sigma = np.sqrt(power * 10.0 ** (-self.awgn_snr_db / 10.0))
+            return (z + sigma * rng.standard_normal(z.shape)).astype(np.float32), bits
+        q = self.quantizer.quantise(z)
+        if self.entropy is not None:
+            messages = self.entropy.encode(q)
+            bits = np.array([8.0 * len(msg) for msg in messages])
+            q = self.entropy.decode(messages, m)
+        else:
+            bits = np.full(b, float(self.quantizer.bits * m))
+        if self.ber > 0:
+            if rng is None:
+                raise ValueError("a link with bit errors needs rng")
+            q = flip_bits(q, self.quantizer.bits, self.ber, rng)
+        return self.quantizer.dequantise(q), bits
+
+    def payload_bits(self, codeword_length: int) -> int:
+        """Formula payload per CSI report: ``B M`` (``32 M`` for float codewords)."""
+        per_entry = FLOAT_BITS if self.quantizer is None else self.quantizer.bits
+        return per_entry * codeword_length
+
+    def state(self) -> dict:
+        out = {"name": self.name, "kind": ("digital" if self.quantizer is not None
+                                           else "ideal" if self.is_ideal else "awgn")}
+        if self.quantizer is not None:
+            out["quantizer"] = self.quantizer.state()
+            out["ber"] = self.ber
+            out["entropy_coding"] = None if self.entropy is None else self.entropy.state()
+        if self.feedback_snr_db is not None:
+            out["feedback_snr_db"] = self.feedback_snr_db
+        return out
+
+
+def link_points(spec) -> list[float | None]:
+    """The feedback SNRs [dB] a scenario link spec is evaluated at (``[None]`` if no SNR)."""
+    snrs = getattr(spec, "snr_db", None)
+    return [None] if not snrs else [float(s) for s in snrs]
+
+
+def make_link(spec, feedback_snr_db: float | None = None) -> FeedbackLink:
+    """Build one link point from a scenario ``feedback`` entry (see linksim.scenario)."""
+    if spec.kind == "ideal":
+        return FeedbackLink()
+    if spec.kind == "awgn":
+        return FeedbackLink(awgn_snr_db=feedback_snr_db)
+    if spec.bits == "off" or spec.bits == FLOAT_BITS:
+        return FeedbackLink(label="float32 (bits off)")
+    quantizer = Quantizer(spec.bits, law=spec.kind, mu=getattr(spec, "mu", 255.0))
+    ber = spec.ber or 0.0
+    if feedback_snr_db is not None:
+        ber = hard_decision_ber(feedback_snr_db, spec.modulation)
+    return FeedbackLink(quantizer, ber=ber, entropy_coding=spec.entropy_coding,
+                        feedback_snr_db=feedback_snr_db)
+
+
+# -- training-time layers -----------------------------------------------------------------------
+@keras.saving.register_keras_serializable(package="linksim")
+class QuantizeSTE(keras.layers.Layer):
+    """Fake quantisation of the codeword for quantisation-aware training.
+
+    Forward: ``z -> dequantise(quantise(z))`` of a :class:`Quantizer` (uniform or mu-law, B
+    bits) whose range ``[lo, hi]`` tracks the batch min and max by an exponential moving average
+    in training (momentum ``momentum``; the first batch sets it). Backward: the straight-through
+    estimator, ``dL/dz = dL/dz_hat`` inside the range and 0 where the entry was clipped.
+
+    Parameters
+    ----------
+    bits : int
+    law : {"uniform", "mulaw"}
+    mu : float
+    momentum : float
+        EMA momentum of the range per training step.
+    """
+
+    def __init__(self, bits: int, law: str = "uniform", mu: float = 255.0,
+                 momentum: float = 0.99, **kwargs):
+        super().__init__(**kwargs)
+        Quantizer(bits, law, mu)  # validates
+        self.bits, self.law, self.mu, self.momentum = int(bits), law, float(mu), float(momentum)
+        self.lo = self.add_weight(shape=(), initializer="zeros", trainable=False, name="lo")
+        self.hi = self.add_weight(shape=(), initializer="ones", trainable=False, name="hi")
+        self.seen = self.add_weight(shape=(), initializer="zeros", trainable=False, name="seen")
+
+    def _fake_quant(self, z, lo, hi):
+        levels = float(2 ** self.bits)
+        u = ops.clip((z - lo) / (hi - lo), 0.0, 1.0)
+        log_mu = math.log1p(self.mu)
+        if self.law == "mulaw":
+            s = 2.0 * u - 1.0
+            u = 0.5 * (ops.sign(s) * ops.log1p(self.mu * ops.abs(s)) / log_mu + 1.0)
+        k = ops.minimum(ops.floor(u * levels), levels - 1.0)
+        if self.law == "mulaw":
+            def edge(j):
+                s = 2.0 * j / levels - 1.0
+                return 0.5 * (ops.sign(s) * ops.expm1(ops.abs(s) * log_mu) / self.mu + 1.0)
+
+            v = 0.5 * (edge(k) + edge(k + 1.0))
+        else:
+            v = (k + 0.5) / levels
+        return lo + v * (hi - lo)
+
+    def call(self, z, training=False):
+        """``[b, M]`` codewords -> fake-quantised codewords ``[b, M]``."""
+        if training:
+            zmin, zmax = ops.stop_gradient(ops.min(z)), ops.stop_gradient(ops.max(z))
+            first = ops.equal(self.seen, 0.0)
+            m = self.momentum
+            self.lo.assign(ops.where(first, zmin, m * self.lo + (1.0 - m) * zmin))
+            self.hi.assign(ops.where(first, zmax, m * self.hi + (1.0 - m) * zmax))
+            self.seen.assign(self.seen + 1.0)
+        lo = ops.convert_to_tensor(self.lo)
+        hi = ops.maximum(ops.convert_to_tensor(self.hi), lo + 1e-6)
+        zq = self._fake_quant(z, lo, hi)
+        inside = ops.cast(ops.logical_and(z >= lo, z <= hi), z.dtype)
+        return inside * (z + ops.stop_gradient(zq - z)) + (1.0 - inside) * ops.stop_gradient(zq)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def quantizer_range(self) -> tuple[float, float]:
+        """The trained range ``(lo, hi)``, to set the evaluation quantiser to."""
+        lo = float(keras.ops.convert_to_numpy(self.lo))
+        return lo, max(float(keras.ops.convert_to_numpy(self.hi)), lo + 1e-6)
+
+    def get_config(self):
+        return {**super().get_config(), "bits": self.bits, "law": self.law, "mu": self.mu,
+                "momentum": self.momentum}
+
+
+@keras.saving.register_keras_serializable(package="linksim")
+class FeedbackNoise(keras.layers.Layer):
+    """AWGN on the codeword in training: ``z + sigma n`` with a per-sample SNR.
+
+    ``sigma^2 = mean_j z_j^2 / 10^(snr / 10)`` per sample (no gradient through ``sigma``); the SNR
+    [dB] is ``snr_db_min`` when the range is a point, else drawn per sample uniformly in
+    ``[snr_db_min, snr_db_max]``. Identity outside training.
+    """
+
+    def __init__(self, snr_db_min: float, snr_db_max: float | None = None,
+                 seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.snr_db_min = float(snr_db_min)
+        self.snr_db_max = float(snr_db_min if snr_db_max is None else snr_db_max)
+        if self.snr_db_max < self.snr_db_min:
+            raise ValueError("snr_db_max must be >= snr_db_min")
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, z, training=False):
+        if not training:
+            return z
+        b = ops.shape(z)[0]
+        snr_db = keras.random.uniform((b, 1), self.snr_db_min, self.snr_db_max,
+                                      seed=self.seed_generator)
+        power = ops.stop_gradient(ops.mean(ops.square(z), axis=-1, keepdims=True))
+        sigma = ops.sqrt(power * ops.power(10.0, -snr_db / 10.0))
+        return z + sigma * keras.random.normal(ops.shape(z), seed=self.seed_generator)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "snr_db_min": self.snr_db_min,
+                "snr_db_max": self.snr_db_max, "seed": self.seed}
+
+
+def training_link(spec, seed: int | None = None) -> keras.layers.Layer | None:
+    """The Keras layer modelling a scenario's ``training.feedback`` (None: ideal)."""
+    if spec is None or spec.kind == "ideal":
+        return None
+    if spec.kind == "awgn":
+        lo, hi = (spec.snr_db, spec.snr_db) if spec.snr_db is not None else spec.snr_db_range
+        return FeedbackNoise(lo, hi, seed=seed, name="feedback_noise")
+    return QuantizeSTE(spec.bits, law=spec.kind, mu=spec.mu, name="feedback_quantizer")

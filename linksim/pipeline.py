@@ -37,14 +37,21 @@ from channels.dataset import (
 )
 from linksim import estimation, metrics, plots, precoding, transforms
 from linksim.codecs.base import Codec, get_codec_class
-from linksim.feedback import FLOAT_BITS, IdealLink, UniformQuantizer
+from linksim.feedback import (
+    FLOAT_BITS,
+    FeedbackLink,
+    QuantizeSTE,
+    link_points,
+    make_link,
+    training_link,
+)
 from linksim.scenario import Scenario
 from linksim.seeding import derive_seed, rng_for
 from linksim.training import TrainSettings
 
 RESULT_COLUMNS = [
-    "kind", "codec", "compression_ratio", "feedback", "train_set", "test_set", "pilot_snr_db",
-    "codeword_length", "payload_bits", "nmse_ad_db", "nmse_sf_db", "rho", "bf_gain_db",
+    "kind", "codec", "compression_ratio", "feedback", "feedback_snr_db", "train_set", "test_set",
+    "pilot_snr_db", "codeword_length", "payload_bits", "measured_bits", "nmse_ad_db", "nmse_sf_db", "rho", "bf_gain_db",
     "bf_gain_loss_db", "sgcs", "se_bps_hz", "n_samples",
 ]
 
@@ -72,8 +79,24 @@ class TrainedCodec:
     from_cache: bool
 
 
-def _make_link(spec):
-    return IdealLink() if spec.kind == "ideal" else UniformQuantizer(spec.bits)
+def make_links(specs, z_train: np.ndarray, trained_range: dict | None = None
+               ) -> list[FeedbackLink]:
+    """Every link point of the scenario's ``feedback`` list, fitted on the training codewords.
+
+    ``trained_range`` (``{"law", "bits", "mu", "lo", "hi"}``, from quantisation-aware
+    training) sets the range of the quantisers of the same law and resolution.
+    """
+    links = []
+    for spec in specs:
+        for snr in link_points(spec):
+            link = make_link(spec, snr)
+            q, rng = link.quantizer, None
+            if (q is not None and trained_range is not None and q.law == trained_range["law"]
+                    and q.bits == trained_range["bits"]
+                    and (q.law == "uniform" or q.mu == trained_range["mu"])):
+                rng = (trained_range["lo"], trained_range["hi"])
+            links.append(link.fit(z_train, quantizer_range=rng))
+    return links
 
 
 def codec_inputs(ds: CirDataset, num_rows: int, batch_size: int, snr_db: float | None,
@@ -148,9 +171,12 @@ class Run:
     # -- stage 2: codecs ----------------------------------------------------------------------
     def _model_key(self, spec, cr: int, train_set: str) -> str:
         cfg = self.sc.datasets[train_set]
+        training = self.sc.training.model_dump()
+        if training["feedback"] is None:  # keeps the keys of models trained before the option
+            del training["feedback"]
         key = {
             "codec": spec.model_dump(), "cr": cr, "data": cfg.model_dump(),
-            "train_set": train_set, "training": self.sc.training.model_dump(),
+            "train_set": train_set, "training": training,
             "preprocessing": self.sc.preprocessing.model_dump(), "seed": self.sc.seed,
             "estimation": self.sc.estimation.model_dump(exclude={"pilot_snr_db"})}
         if cfg.family == "csinet_mat":  # a file named in the scenario may be replaced
@@ -197,11 +223,19 @@ class Run:
                             learning_rate=tr.learning_rate, schedule=tr.schedule,
                             lr_min=tr.lr_min, warmup_epochs=tr.warmup_epochs,
                             seed=derive_seed(sc.seed, "train", tag))
+                        link_layer = training_link(tr.feedback,
+                                                   seed=derive_seed(sc.seed, "train-link", tag))
                         ts = time.perf_counter()
-                        codec.fit(xn["train"], xn["val"], settings, progress=self.progress)
+                        codec.fit(xn["train"], xn["val"], settings, progress=self.progress,
+                                  train_link=link_layer)
                         rate = tr.epochs * len(xn["train"]) / (time.perf_counter() - ts)
                         codec.save(model_dir)
                         (model_dir / "history.json").write_text(json.dumps(codec.history))
+                        if isinstance(link_layer, QuantizeSTE):
+                            lo, hi = link_layer.quantizer_range()
+                            (model_dir / "trained_quantizer.json").write_text(json.dumps(
+                                {"law": link_layer.law, "bits": link_layer.bits,
+                                 "mu": link_layer.mu, "lo": lo, "hi": hi}))
                         cached = False
                         self.echo(f"codec {tag}: trained, best val MSE "
                                   f"{min(r['val_loss'] for r in codec.history):.3e} "
@@ -212,7 +246,9 @@ class Run:
                     plots.plot_training_curve(history, run_dir / f"training_{tag}.png",
                                               f"{spec.name} CR{cr} on {train_set}")
                     z_train = codec.encode(codec.ue_prepare(xs["train"])[0])
-                    links = [_make_link(f).fit(z_train) for f in sc.feedback]
+                    qfile = model_dir / "trained_quantizer.json"
+                    trained_range = json.loads(qfile.read_text()) if qfile.is_file() else None
+                    links = make_links(sc.feedback, z_train, trained_range)
                     trained.append(TrainedCodec(codec, train_set, links, model_dir, cached))
         self.timings["training_s"] = time.perf_counter() - t0
         return trained
@@ -262,7 +298,9 @@ class Run:
             for snr in snrs:
                 rng_noise = rng_for(sc.seed, "pilots", test_set, snr)
                 rng_b = rng_for(sc.seed, "beams", test_set, snr)
+                rng_fb = rng_for(sc.seed, "feedback", test_set, snr)
                 acc: dict[tuple, dict[str, list]] = {}
+                sent: dict[tuple, list] = {}
                 for h in ds.batches(bs):
                     h_ad = transforms.truncated_angular_delay(h, na)
                     h_est = estimation.estimate_channel(
@@ -275,7 +313,9 @@ class Run:
                         x_n, gain = tc.codec.ue_prepare(x_est)
                         z = tc.codec.encode(x_n)
                         for j, link in enumerate(tc.links):
-                            x_hat = tc.codec.bs_restore(tc.codec.decode(link.transmit(z)), gain)
+                            z_rx, bits = link.transmit(z, rng_fb)
+                            sent.setdefault((i, j), []).append(bits)
+                            x_hat = tc.codec.bs_restore(tc.codec.decode(z_rx), gain)
                             methods.append(((i, j), transforms.real_to_complex(x_hat)))
                     for key, h_ad_hat in methods:
                         h_hat = transforms.rebuild_space_frequency(h_ad_hat, nc)
@@ -293,17 +333,21 @@ class Run:
                     if key == ("ls",):
                         rows.append({**point, "kind": "baseline", "codec": "ls_uncompressed",
                                      "feedback": "ideal", "codeword_length": 2 * na * nt,
-                                     "payload_bits": FLOAT_BITS * 2 * na * nt, **summ})
+                                     "payload_bits": FLOAT_BITS * 2 * na * nt,
+                                     "measured_bits": FLOAT_BITS * 2 * na * nt, **summ})
                     else:
                         tc = trained[key[0]]
                         link = tc.links[key[1]]
                         m = tc.codec.codeword_length
+                        side = tc.codec.side_info_bits()
                         rows.append({**point, "kind": "codec", "codec": tc.codec.name,
                                      "compression_ratio": tc.codec.compression_ratio,
-                                     "feedback": link.name, "train_set": tc.train_set,
-                                     "codeword_length": m,
-                                     "payload_bits": link.payload_bits(m)
-                                     + tc.codec.side_info_bits(),
+                                     "feedback": link.name,
+                                     "feedback_snr_db": link.feedback_snr_db,
+                                     "train_set": tc.train_set, "codeword_length": m,
+                                     "payload_bits": link.payload_bits(m) + side,
+                                     "measured_bits": float(np.concatenate(sent[key]).mean())
+                                     + side,
                                      **summ})
         bar.close()
         self.timings["sweep_s"] = time.perf_counter() - t0
@@ -332,6 +376,7 @@ class Run:
             df.to_csv(tmp / "results.csv", index=False)
             plots.plot_nmse_vs_snr(df, tmp / "nmse_vs_snr.png")
             plots.plot_bfgain_vs_snr(df, tmp / "bfgain_vs_snr.png", sc.num_bs_antennas)
+            plots.plot_vs_feedback_snr(df, tmp / "nmse_vs_feedback_snr.png", sc.num_bs_antennas)
             self.timings["total_s"] = time.perf_counter() - t_all
             manifest = self.manifest(trained)
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
@@ -375,7 +420,7 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     """Per method: NMSE (AD) at the lowest, a middle and the highest SNR; other metrics at max."""
     snrs = sorted(df["pilot_snr_db"].unique())
     pick = [snrs[0], snrs[len(snrs) // 2], snrs[-1]]
-    keys = ["codec", "compression_ratio", "feedback", "train_set", "test_set"]
+    keys = ["codec", "compression_ratio", "feedback", "feedback_snr_db", "train_set", "test_set"]
     d = df.copy()
     d[keys] = d[keys].astype(object).fillna("-")
     table = d.pivot_table(index=keys, columns="pilot_snr_db", values="nmse_ad_db",
@@ -384,6 +429,6 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     top = d[d["pilot_snr_db"] == snrs[-1]].set_index(keys)
     for col, name in (("nmse_sf_db", f"NMSE_sf@{snrs[-1]:g}"), ("rho", "rho"),
                       ("bf_gain_db", "BFgain_dB"), ("se_bps_hz", "SE"),
-                      ("payload_bits", "bits")):
+                      ("payload_bits", "bits"), ("measured_bits", "sent")):
         table[name] = top[col]
     return table.reset_index()

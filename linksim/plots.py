@@ -1,4 +1,5 @@
-"""Figures of a run: NMSE and beamforming gain versus pilot SNR, training curves."""
+"""Figures of a run: NMSE and beamforming gain versus pilot SNR and versus feedback SNR,
+training curves."""
 
 from __future__ import annotations
 
@@ -29,7 +30,15 @@ def _save(fig, path: Path) -> None:
     tmp.replace(path)
 
 
+def _pilot_axis(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows without a feedback SNR (those go to :func:`plot_vs_feedback_snr`)."""
+    if "feedback_snr_db" not in df:
+        return df
+    return df[df["feedback_snr_db"].isna()]
+
+
 def _lines(ax, df: pd.DataFrame, metric: str) -> None:
+    df = _pilot_axis(df)
     labels = df.apply(method_label, axis=1)
     for label, grp in df.groupby(labels, sort=False):
         grp = grp.sort_values("pilot_snr_db")
@@ -68,6 +77,46 @@ def plot_bfgain_vs_snr(df: pd.DataFrame, path: Path, num_antennas: int) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     _save(fig, path)
+
+
+def plot_vs_feedback_snr(df: pd.DataFrame, path: Path, num_antennas: int,
+                         max_pilot_points: int = 3) -> bool:
+    """NMSE and beamforming gain vs feedback SNR, one line per link and pilot SNR.
+
+    Uses the rows with a feedback SNR (AWGN links, bit errors set by an SNR); pilot SNRs are
+    thinned to ``max_pilot_points`` (lowest, middle, highest). Returns False (and writes
+    nothing) when the run has no feedback-SNR axis.
+    """
+    if "feedback_snr_db" not in df or df["feedback_snr_db"].isna().all():
+        return False
+    d = df[df["feedback_snr_db"].notna()]
+    snrs = sorted(d["pilot_snr_db"].unique())
+    if len(snrs) > max_pilot_points:
+        idx = np.linspace(0, len(snrs) - 1, max_pilot_points).round().astype(int)
+        snrs = [snrs[i] for i in idx]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for snr_i, snr in enumerate(snrs):
+        sub = d[d["pilot_snr_db"] == snr]
+        for label, grp in sub.groupby(sub.apply(method_label, axis=1), sort=False):
+            grp = grp.sort_values("feedback_snr_db")
+            style = ["-", "--", ":"][snr_i % 3]
+            tag = f"{label}, pilot {snr:g} dB"
+            axes[0].plot(grp["feedback_snr_db"], grp["nmse_ad_db"], style, marker="o", ms=3,
+                         label=tag)
+            axes[1].plot(grp["feedback_snr_db"], grp["bf_gain_db"], style, marker="o", ms=3)
+    axes[1].axhline(10 * np.log10(num_antennas), color="k", lw=0.8, ls=":")
+    for ax, ylabel in ((axes[0], "NMSE, truncated angular-delay [dB]"),
+                       (axes[1], "MRT beamforming gain [dB]")):
+        ax.set_xlabel("feedback SNR [dB]")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    axes[0].set_title("reconstruction vs feedback SNR")
+    axes[1].set_title(f"beamforming gain (dotted: 10 log10(Nt) = {10 * np.log10(num_antennas):.1f})")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="upper center", ncol=2,
+               bbox_to_anchor=(0.5, 0.0), frameon=False)
+    _save(fig, path)
+    return True
 
 
 def plot_training_curve(rows: list[dict], path: Path, title: str) -> None:

@@ -10,11 +10,11 @@ Validated by pydantic; unknown keys are errors. Layout (see docs/scenarios.md)::
     preprocessing: {num_delay_rows: 32}
     estimation: {pilot_snr_db: [-5, 0, ..., 40], pilot_length: 32, noise_reference: per_sample}
     codecs: [{name: csinet, compression_ratios: [4]}]
-    feedback: [{kind: ideal}, {kind: uniform, bits: 6}]
+    feedback: [{kind: ideal}, {kind: uniform, bits: 6}, {kind: awgn, snr_db: [0, 10, 20]}]
     training: {train_sets: [uma28], epochs: 20, batch_size: 200, learning_rate: 1.0e-3}
     evaluation: {test_sets: [uma28], downlink_snr_db: 10}
 
-Results are one row per codec x CR x feedback x train set x test set x pilot SNR.
+Results are one row per codec x CR x feedback (x feedback SNR) x train set x test set x pilot SNR.
 """
 
 from __future__ import annotations
@@ -47,8 +47,15 @@ class UMaChannel(_Strict):
     carrier_frequency_hz: float = Field(28e9, gt=0, description="carrier frequency [Hz]")
     num_subcarriers: int = Field(1024, ge=1, description="Nc")
     subcarrier_spacing_hz: float = Field(30e3, gt=0, description="subcarrier spacing [Hz]")
+    bandwidth_hz: float | None = Field(
+        None, gt=0, description="Nc x subcarrier spacing [Hz]; when given it sets "
+                                "subcarrier_spacing_hz (e.g. 20 MHz as in the CsiNet setting)")
     num_bs_antennas: int = Field(32, ge=1, description="Nt, ULA at half wavelength")
     ue_speed_mps: float = Field(0.0, ge=0, description="UE speed [m/s]")
+    num_snapshots: int = Field(
+        1, ge=1, description="snapshots per drop T (a moving UE observed T times); sample "
+                             "index = drop * T + snapshot; each n_* must be a multiple of T")
+    snapshot_interval_s: float = Field(5e-3, gt=0, description="time between snapshots [s]")
     bs_antenna_pattern: Literal["omni", "38.901"] = Field(
         "omni", description="BS element pattern: omni (as in the COST2100/CsiNet setting) or the "
                             "38.901 sector pattern")
@@ -59,9 +66,46 @@ class UMaChannel(_Strict):
     n_val: int = Field(1000, ge=0)
     n_test: int = Field(2000, ge=1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _spacing_from_bandwidth(cls, data):
+        if not isinstance(data, dict) or data.get("bandwidth_hz") is None:
+            return data
+        try:
+            scs = float(data["bandwidth_hz"]) / int(data.get("num_subcarriers", 1024))
+            given = data.get("subcarrier_spacing_hz")
+            given = None if given is None else float(given)
+        except (TypeError, ValueError, ZeroDivisionError):
+            return data  # the field validators name the bad field
+        if given is not None and abs(given - scs) > 1e-9 * abs(scs):
+            raise ValueError(f"bandwidth_hz={data['bandwidth_hz']} and subcarrier_spacing_hz="
+                             f"{given} disagree (bandwidth = num_subcarriers x spacing); "
+                             "give only one of them")
+        return {**data, "subcarrier_spacing_hz": scs}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> UMaChannel:
+        bw = self.num_subcarriers * self.subcarrier_spacing_hz
+        if bw >= self.carrier_frequency_hz:
+            raise ValueError(f"subcarrier_spacing_hz: the bandwidth Nc x spacing = {bw:g} Hz must "
+                             f"be below carrier_frequency_hz = {self.carrier_frequency_hz:g}")
+        for split in ("train", "val", "test"):
+            n = getattr(self, f"n_{split}")
+            if n % self.num_snapshots:
+                raise ValueError(f"n_{split}={n} is not a multiple of num_snapshots="
+                                 f"{self.num_snapshots} (a split holds whole snapshot series)")
+        return self
+
     def generator_config(self) -> dict:
-        """What determines the generated channels (the cache key, without split sizes)."""
-        return self.model_dump(exclude={"n_train", "n_val", "n_test"})
+        """What determines the generated channels (the cache key, without split sizes).
+
+        ``bandwidth_hz`` is carried by ``subcarrier_spacing_hz``; the snapshot fields are left
+        out for ``num_snapshots == 1`` (single snapshots, as before they existed).
+        """
+        exclude = {"n_train", "n_val", "n_test", "bandwidth_hz"}
+        if self.num_snapshots == 1:
+            exclude |= {"num_snapshots", "snapshot_interval_s"}
+        return self.model_dump(exclude=exclude)
 
     def has_split(self, split: str) -> bool:
         """Whether the ``split`` ("train", "val", "test") has at least one sample."""
@@ -189,16 +233,104 @@ class CodecSpec(_Strict):
         return v
 
 
+def _no_entropy_without_quantiser(v: bool) -> bool:
+    if v:
+        raise ValueError("entropy coding needs a quantiser: use kind 'uniform' or 'mulaw' "
+                         "with bits")
+    return v
+
+
 class IdealFeedback(_Strict):
+    """Error-free float32 codeword (32 bits per entry)."""
+
     kind: Literal["ideal"] = "ideal"
+    entropy_coding: bool = False
+
+    _entropy = field_validator("entropy_coding")(_no_entropy_without_quantiser)
 
 
-class UniformFeedback(_Strict):
-    kind: Literal["uniform"] = "uniform"
-    bits: int = Field(ge=1, le=32, description="bits per codeword entry")
+class AwgnFeedback(_Strict):
+    """Analog feedback: AWGN on the float codeword, at each SNR of the list (a sweep axis)."""
+
+    kind: Literal["awgn"]
+    snr_db: list[float] = Field(
+        min_length=1, description="feedback SNRs [dB]: codeword power over noise power")
+    entropy_coding: bool = False
+
+    _entropy = field_validator("entropy_coding")(_no_entropy_without_quantiser)
 
 
-FeedbackSpec = Annotated[IdealFeedback | UniformFeedback, Field(discriminator="kind")]
+class QuantizedFeedback(_Strict):
+    """Digital feedback: B-bit uniform or mu-law quantisation, optional bit errors or entropy
+    coding. ``bits: off`` (or 32) sends float32, which is the ideal link."""
+
+    kind: Literal["uniform", "mulaw"]
+    bits: int | Literal["off"] = Field(description="bits per codeword entry, or 'off'")
+    mu: float = Field(255.0, gt=0, description="mu-law parameter (kind mulaw)")
+    entropy_coding: bool = Field(False, description="entropy-code the quantised symbols")
+    ber: float | None = Field(None, description="bit error probability on the quantised words")
+    snr_db: list[float] | None = Field(
+        None, description="feedback SNRs Es/N0 [dB] (a sweep axis) setting the bit error "
+                          "probability of hard-decision BPSK/QPSK")
+    modulation: Literal["bpsk", "qpsk"] = "bpsk"
+
+    @field_validator("bits")
+    @classmethod
+    def _bits(cls, v):
+        if v != "off" and not 1 <= v <= 32:
+            raise ValueError(f"bits must be in 1..32 or 'off', got {v}")
+        return v
+
+    @field_validator("ber")
+    @classmethod
+    def _ber(cls, v):
+        if v is not None and not 0.0 <= v <= 0.5:
+            raise ValueError(f"ber must be in [0, 0.5], got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> QuantizedFeedback:
+        off = self.bits == "off" or self.bits == 32
+        if self.ber is not None and self.snr_db:
+            raise ValueError("give either ber or snr_db, not both")
+        if off and (self.ber is not None or self.snr_db):
+            raise ValueError("bit errors need a quantiser: set bits below 32")
+        if self.entropy_coding:
+            if off:
+                raise ValueError("entropy coding needs a quantiser: set bits below 32")
+            if self.bits > 16:
+                raise ValueError(f"entropy coding supports up to 16 bits, got {self.bits}")
+            if self.ber or self.snr_db:
+                raise ValueError("entropy coding with bit errors is not modelled (one bit error "
+                                 "desynchronises the decoder): drop ber/snr_db or entropy_coding")
+        return self
+
+
+FeedbackSpec = Annotated[IdealFeedback | AwgnFeedback | QuantizedFeedback,
+                         Field(discriminator="kind")]
+
+
+class TrainingFeedback(_Strict):
+    """The feedback link modelled during training: quantisation-aware (straight-through) or
+    AWGN on the codeword at a fixed SNR or at an SNR drawn per sample from a range."""
+
+    kind: Literal["ideal", "uniform", "mulaw", "awgn"]
+    bits: int | None = Field(None, ge=1, le=31, description="quantiser bits (uniform, mulaw)")
+    mu: float = Field(255.0, gt=0)
+    snr_db: float | None = Field(None, description="fixed training SNR [dB] (awgn)")
+    snr_db_range: tuple[float, float] | None = Field(
+        None, description="[min, max] training SNR [dB], drawn per sample (awgn)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainingFeedback:
+        if self.kind in ("uniform", "mulaw") and self.bits is None:
+            raise ValueError(f"kind {self.kind} needs bits")
+        if self.kind == "awgn":
+            if (self.snr_db is None) == (self.snr_db_range is None):
+                raise ValueError("kind awgn needs exactly one of snr_db and snr_db_range")
+            if self.snr_db_range is not None and self.snr_db_range[1] < self.snr_db_range[0]:
+                raise ValueError("snr_db_range must be [min, max]")
+        return self
 
 
 class Training(_Strict):
@@ -211,6 +343,8 @@ class Training(_Strict):
     warmup_epochs: int = Field(0, ge=0)
     pilot_snr_db: float | None = Field(
         None, description="train on LS estimates at this SNR; null trains on perfect CSI")
+    feedback: TrainingFeedback | None = Field(
+        None, description="feedback link modelled in training; null trains on the ideal link")
 
 
 class Evaluation(_Strict):
