@@ -125,9 +125,10 @@ class Quantizer:
         return u
 
     def max_error(self) -> float:
-        """Largest reconstruction error inside the range: half the widest cell."""
-        widths = np.diff(self.cell_edge(np.arange(self.levels + 1)))
-        return float(widths.max() / 2 * (self.hi - self.lo))
+        """Largest reconstruction error inside the range: half the widest cell (an end cell;
+        all cells are equal for the uniform law)."""
+        edges = self.cell_edge(np.array([0, 1, self.levels - 1, self.levels]))
+        return float(max(edges[1] - edges[0], edges[3] - edges[2]) / 2 * (self.hi - self.lo))
 
     def state(self) -> dict:
         out = {"law": self.law, "bits": self.bits, "lo": self.lo, "hi": self.hi}
