@@ -363,6 +363,18 @@ def link_points(spec) -> list[float | None]:
     return [None] if not snrs else [float(s) for s in snrs]
 
 
+def feedback_matches(train_spec, spec) -> bool:
+    """Whether a scenario link ``spec`` is the link a codec trained with ``train_spec`` expects:
+    the same quantiser law and bits, AWGN for AWGN training, the float link for ideal training."""
+    if train_spec.kind == "ideal":
+        return spec.kind == "ideal" or (spec.kind in ("uniform", "mulaw")
+                                        and spec.bits in ("off", FLOAT_BITS))
+    if train_spec.kind == "awgn":
+        return spec.kind == "awgn"
+    return (spec.kind == train_spec.kind and spec.bits == train_spec.bits
+            and (spec.kind == "uniform" or spec.mu == train_spec.mu))
+
+
 def make_link(spec, feedback_snr_db: float | None = None) -> FeedbackLink:
     """Build one link point from a scenario ``feedback`` entry (see linksim.scenario)."""
     if spec.kind == "ideal":

@@ -41,6 +41,7 @@ from linksim.feedback import (
     FLOAT_BITS,
     FeedbackLink,
     QuantizeSTE,
+    feedback_matches,
     link_points,
     make_link,
     training_link,
@@ -50,7 +51,8 @@ from linksim.seeding import derive_seed, rng_for
 from linksim.training import TrainSettings
 
 RESULT_COLUMNS = [
-    "kind", "codec", "compression_ratio", "feedback", "feedback_snr_db", "train_set", "test_set",
+    "kind", "codec", "compression_ratio", "train_feedback", "feedback", "feedback_snr_db",
+    "train_set", "test_set",
     "pilot_snr_db", "codeword_length", "payload_bits", "measured_bits", "nmse_ad_db", "nmse_sf_db", "rho", "bf_gain_db",
     "bf_gain_loss_db", "sgcs", "se_bps_hz", "n_samples",
 ]
@@ -77,6 +79,7 @@ class TrainedCodec:
     links: list
     model_dir: Path
     from_cache: bool
+    train_feedback: str = "ideal"
 
 
 def make_links(specs, z_train: np.ndarray, trained_range: dict | None = None
@@ -169,11 +172,12 @@ class Run:
         self.timings["data_s"] = time.perf_counter() - t0
 
     # -- stage 2: codecs ----------------------------------------------------------------------
-    def _model_key(self, spec, cr: int, train_set: str) -> str:
+    def _model_key(self, spec, cr: int, train_set: str, train_fb) -> str:
         cfg = self.sc.datasets[train_set]
         training = self.sc.training.model_dump()
-        if training["feedback"] is None:  # keeps the keys of models trained before the option
-            del training["feedback"]
+        del training["feedback"]  # a model depends only on its own training link
+        if train_fb.kind != "ideal":  # (ideal keeps the keys of models trained before the option)
+            training["feedback"] = train_fb.model_dump()
         key = {
             "codec": spec.model_dump(), "cr": cr, "data": cfg.model_dump(),
             "train_set": train_set, "training": training,
@@ -203,55 +207,65 @@ class Run:
             norm = transforms.Normalizer.fit(unit["train"], pre.scale)
             xn = {k: norm.forward(v) for k, v in unit.items()}
             for spec in sc.codecs:
-                cls = get_codec_class(spec.name)
                 for cr in spec.compression_ratios:
-                    tag = f"{cls.name}_cr{cr}_{train_set}"
-                    model_dir = self.cache_dir / "models" / f"{tag}-{self._model_key(spec, cr, train_set)}"
-                    if model_dir.exists() and not self.retrain:
-                        codec = Codec.load(model_dir)
-                        cached = True
-                        self.echo(f"codec {tag}: loaded from {model_dir}")
-                    else:
-                        import keras
-
-                        keras.utils.set_random_seed(derive_seed(sc.seed, "init", tag))
-                        codec = cls(cr, na, sc.num_bs_antennas, **spec.options)
-                        codec.normalizer = norm
-                        codec.power_normalization = pre.power_normalization
-                        settings = TrainSettings(
-                            epochs=tr.epochs, batch_size=tr.batch_size,
-                            learning_rate=tr.learning_rate, schedule=tr.schedule,
-                            lr_min=tr.lr_min, warmup_epochs=tr.warmup_epochs,
-                            seed=derive_seed(sc.seed, "train", tag))
-                        link_layer = training_link(tr.feedback,
-                                                   seed=derive_seed(sc.seed, "train-link", tag))
-                        ts = time.perf_counter()
-                        codec.fit(xn["train"], xn["val"], settings, progress=self.progress,
-                                  train_link=link_layer)
-                        rate = tr.epochs * len(xn["train"]) / (time.perf_counter() - ts)
-                        codec.save(model_dir)
-                        (model_dir / "history.json").write_text(json.dumps(codec.history))
-                        if isinstance(link_layer, QuantizeSTE):
-                            lo, hi = link_layer.quantizer_range()
-                            (model_dir / "trained_quantizer.json").write_text(json.dumps(
-                                {"law": link_layer.law, "bits": link_layer.bits,
-                                 "mu": link_layer.mu, "lo": lo, "hi": hi}))
-                        cached = False
-                        self.echo(f"codec {tag}: trained, best val MSE "
-                                  f"{min(r['val_loss'] for r in codec.history):.3e} "
-                                  f"({rate:.0f} samples/s)")
-                    history = json.loads((model_dir / "history.json").read_text())
-                    shutil.copytree(model_dir, run_dir / "models" / tag)
-                    pd.DataFrame(history).to_csv(run_dir / f"training_{tag}.csv", index=False)
-                    plots.plot_training_curve(history, run_dir / f"training_{tag}.png",
-                                              f"{spec.name} CR{cr} on {train_set}")
-                    z_train = codec.encode(codec.ue_prepare(xs["train"])[0])
-                    qfile = model_dir / "trained_quantizer.json"
-                    trained_range = json.loads(qfile.read_text()) if qfile.is_file() else None
-                    links = make_links(sc.feedback, z_train, trained_range)
-                    trained.append(TrainedCodec(codec, train_set, links, model_dir, cached))
+                    for train_fb in self.sc.training.feedback_list():
+                        tc = self._train_one(spec, cr, train_set, train_fb, xn, norm, run_dir)
+                        z_train = tc.codec.encode(tc.codec.ue_prepare(xs["train"])[0])
+                        qfile = tc.model_dir / "trained_quantizer.json"
+                        trained_range = json.loads(qfile.read_text()) if qfile.is_file() else None
+                        specs = [f for f in sc.feedback if sc.evaluation.feedback_pairing == "all"
+                                 or feedback_matches(train_fb, f)]
+                        tc.links = make_links(specs, z_train, trained_range)
+                        trained.append(tc)
         self.timings["training_s"] = time.perf_counter() - t0
         return trained
+
+    def _train_one(self, spec, cr: int, train_set: str, train_fb, xn: dict, norm,
+                   run_dir: Path) -> TrainedCodec:
+        """Train one codec x CR on one training set with one training-time link (or load it from
+        the model cache); copies the model and its training curve into the run directory."""
+        sc, na, tr = self.sc, self.sc.preprocessing.num_delay_rows, self.sc.training
+        cls = get_codec_class(spec.name)
+        fb_label = train_fb.label()
+        tag = f"{cls.name}_cr{cr}_{train_set}" + ("" if fb_label == "ideal" else f"_{fb_label}")
+        model_dir = (self.cache_dir / "models"
+                     / f"{tag}-{self._model_key(spec, cr, train_set, train_fb)}")
+        if model_dir.exists() and not self.retrain:
+            codec = Codec.load(model_dir)
+            cached = True
+            self.echo(f"codec {tag}: loaded from {model_dir}")
+        else:
+            import keras
+
+            keras.utils.set_random_seed(derive_seed(sc.seed, "init", tag))
+            codec = cls(cr, na, sc.num_bs_antennas, **spec.options)
+            codec.normalizer = norm
+            codec.power_normalization = sc.preprocessing.power_normalization
+            settings = TrainSettings(
+                epochs=tr.epochs, batch_size=tr.batch_size, learning_rate=tr.learning_rate,
+                schedule=tr.schedule, lr_min=tr.lr_min, warmup_epochs=tr.warmup_epochs,
+                seed=derive_seed(sc.seed, "train", tag))
+            link_layer = training_link(train_fb, seed=derive_seed(sc.seed, "train-link", tag))
+            ts = time.perf_counter()
+            codec.fit(xn["train"], xn["val"], settings, progress=self.progress,
+                      train_link=link_layer)
+            rate = tr.epochs * len(xn["train"]) / (time.perf_counter() - ts)
+            codec.save(model_dir)
+            (model_dir / "history.json").write_text(json.dumps(codec.history))
+            if isinstance(link_layer, QuantizeSTE):
+                lo, hi = link_layer.quantizer_range()
+                (model_dir / "trained_quantizer.json").write_text(json.dumps(
+                    {"law": link_layer.law, "bits": link_layer.bits, "mu": link_layer.mu,
+                     "lo": lo, "hi": hi}))
+            cached = False
+            self.echo(f"codec {tag}: trained, best val MSE "
+                      f"{min(r['val_loss'] for r in codec.history):.3e} ({rate:.0f} samples/s)")
+        history = json.loads((model_dir / "history.json").read_text())
+        shutil.copytree(model_dir, run_dir / "models" / tag)
+        pd.DataFrame(history).to_csv(run_dir / f"training_{tag}.csv", index=False)
+        plots.plot_training_curve(history, run_dir / f"training_{tag}.png",
+                                  f"{spec.name} CR{cr} on {train_set}, trained on {fb_label}")
+        return TrainedCodec(codec, train_set, [], model_dir, cached, fb_label)
 
     # -- stage 3: sweep -----------------------------------------------------------------------
     @staticmethod
@@ -344,6 +358,7 @@ class Run:
                                      "compression_ratio": tc.codec.compression_ratio,
                                      "feedback": link.name,
                                      "feedback_snr_db": link.feedback_snr_db,
+                                     "train_feedback": tc.train_feedback,
                                      "train_set": tc.train_set, "codeword_length": m,
                                      "payload_bits": link.payload_bits(m) + side,
                                      "measured_bits": float(np.concatenate(sent[key]).mean())
@@ -377,6 +392,7 @@ class Run:
             plots.plot_nmse_vs_snr(df, tmp / "nmse_vs_snr.png")
             plots.plot_bfgain_vs_snr(df, tmp / "bfgain_vs_snr.png", sc.num_bs_antennas)
             plots.plot_vs_feedback_snr(df, tmp / "nmse_vs_feedback_snr.png", sc.num_bs_antennas)
+            plots.plot_nmse_vs_bits(df, tmp / "nmse_vs_bits.png")
             self.timings["total_s"] = time.perf_counter() - t_all
             manifest = self.manifest(trained)
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
@@ -407,7 +423,8 @@ class Run:
             "datasets": self.dataset_files,
             "truncation_energy_kept": self.energy,
             "codecs": [{"name": t.codec.name, "compression_ratio": t.codec.compression_ratio,
-                        "train_set": t.train_set, "codeword_length": t.codec.codeword_length,
+                        "train_set": t.train_set, "train_feedback": t.train_feedback,
+                        "codeword_length": t.codec.codeword_length,
                         **t.codec.parameter_counts(),
                         "normalizer_scale": t.codec.normalizer.scale,
                         "power_normalization": t.codec.power_normalization,
@@ -420,7 +437,8 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     """Per method: NMSE (AD) at the lowest, a middle and the highest SNR; other metrics at max."""
     snrs = sorted(df["pilot_snr_db"].unique())
     pick = [snrs[0], snrs[len(snrs) // 2], snrs[-1]]
-    keys = ["codec", "compression_ratio", "feedback", "feedback_snr_db", "train_set", "test_set"]
+    keys = ["codec", "compression_ratio", "train_feedback", "feedback", "feedback_snr_db",
+            "train_set", "test_set"]
     d = df.copy()
     d[keys] = d[keys].astype(object).fillna("-")
     table = d.pivot_table(index=keys, columns="pilot_snr_db", values="nmse_ad_db",

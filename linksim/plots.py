@@ -3,6 +3,7 @@ training curves."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import matplotlib
@@ -19,6 +20,9 @@ def method_label(row: pd.Series) -> str:
         label = row["codec"]
     else:
         label = f"{row['codec']} CR{int(row['compression_ratio'])} {row['feedback']}"
+        tf = row.get("train_feedback")
+        if isinstance(tf, str) and tf != "ideal":
+            label += f" (trained {tf})"
         label += f" [{row['train_set']}]"
     return f"{label} on {row['test_set']}"
 
@@ -115,6 +119,52 @@ def plot_vs_feedback_snr(df: pd.DataFrame, path: Path, num_antennas: int,
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, loc="upper center", ncol=2,
                bbox_to_anchor=(0.5, 0.0), frameon=False)
+    _save(fig, path)
+    return True
+
+
+def _link_family(name: str) -> str:
+    """``uniform4b+ec`` -> ``uniform+ec``: the link without its resolution."""
+    return re.sub(r"\d+b", "", name)
+
+
+def rate_distortion_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Codec rows for NMSE vs payload: highest pilot SNR, no feedback-SNR axis, and per link the
+    model trained for that link when there is one (else the model trained on the ideal link)."""
+    d = df[(df["kind"] == "codec") & (df["pilot_snr_db"] == df["pilot_snr_db"].max())]
+    if "feedback_snr_db" in d:
+        d = d[d["feedback_snr_db"].isna()]
+    if d.empty:
+        return d
+    d = d.copy()
+    tf = d["train_feedback"].fillna("ideal") if "train_feedback" in d else "ideal"
+    fb = d["feedback"].str.replace("+ec", "", regex=False)
+    d["_rank"] = np.where(tf == fb, 0, np.where(tf == "ideal", 1, 2))
+    keys = ["codec", "compression_ratio", "train_set", "test_set", "feedback"]
+    d = d.sort_values("_rank").groupby(keys, sort=False).head(1)
+    return d[d["_rank"] < 2].drop(columns="_rank")
+
+
+def plot_nmse_vs_bits(df: pd.DataFrame, path: Path) -> bool:
+    """Rate-distortion: NMSE vs bits actually sent per CSI report, one line per codec, CR and
+    link family (uniform, mu-law, with or without entropy coding). Returns False (and writes
+    nothing) with fewer than two payload sizes."""
+    d = rate_distortion_rows(df)
+    if d.empty or d["measured_bits"].nunique() < 2:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fam = d["feedback"].map(_link_family)
+    for (codec, cr, tr, te, f), grp in d.groupby(
+            [d["codec"], d["compression_ratio"], d["train_set"], d["test_set"], fam], sort=False):
+        grp = grp.sort_values("measured_bits")
+        ax.plot(grp["measured_bits"], grp["nmse_ad_db"], marker="o", ms=4,
+                label=f"{codec} CR{int(cr)} {f} [{tr} -> {te}]")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("feedback payload per CSI report [bits] (measured)")
+    ax.set_ylabel("NMSE, truncated angular-delay [dB]")
+    ax.set_title(f"rate-distortion at pilot SNR {d['pilot_snr_db'].iloc[0]:g} dB")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     _save(fig, path)
     return True
 

@@ -332,6 +332,16 @@ class TrainingFeedback(_Strict):
                 raise ValueError("snr_db_range must be [min, max]")
         return self
 
+    def label(self) -> str:
+        """Short name in results and model directories, e.g. ``uniform4b``, ``awgn-5to40dB``."""
+        if self.kind in ("uniform", "mulaw"):
+            return f"{self.kind}{self.bits}b"
+        if self.kind == "awgn":
+            if self.snr_db is not None:
+                return f"awgn{self.snr_db:g}dB"
+            return f"awgn{self.snr_db_range[0]:g}to{self.snr_db_range[1]:g}dB"
+        return "ideal"
+
 
 class Training(_Strict):
     train_sets: list[str] = Field(min_length=1, description="data sets the codecs are trained on")
@@ -343,13 +353,23 @@ class Training(_Strict):
     warmup_epochs: int = Field(0, ge=0)
     pilot_snr_db: float | None = Field(
         None, description="train on LS estimates at this SNR; null trains on perfect CSI")
-    feedback: TrainingFeedback | None = Field(
-        None, description="feedback link modelled in training; null trains on the ideal link")
+    feedback: TrainingFeedback | list[TrainingFeedback] | None = Field(
+        None, description="feedback link modelled in training (a list trains every codec once "
+                          "per entry); null trains on the ideal link")
+
+    def feedback_list(self) -> list[TrainingFeedback]:
+        """The training links as a list (``[ideal]`` when none is set)."""
+        if self.feedback is None:
+            return [TrainingFeedback(kind="ideal")]
+        return self.feedback if isinstance(self.feedback, list) else [self.feedback]
 
 
 class Evaluation(_Strict):
     test_sets: list[str] = Field(min_length=1, description="data sets every codec is tested on")
     downlink_snr_db: float = Field(10.0, description="SNR for the spectral efficiency [dB]")
+    feedback_pairing: Literal["all", "matched"] = Field(
+        "all", description="evaluate every trained codec on every feedback link, or only on the "
+                           "links matching its training link (same quantiser; AWGN; float)")
     batch_size: int = Field(250, ge=1, description="samples per evaluation batch")
 
 

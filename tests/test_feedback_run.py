@@ -31,15 +31,16 @@ def fb_run(tmp_path_factory):
         "datasets": {"indoor": data}, "training.train_sets": ["indoor"],
         "evaluation.test_sets": ["indoor"], "training.epochs": 8,
         "feedback": FEEDBACK, "estimation.pilot_snr_db": [10, 40],
-        "training.feedback": {"kind": "uniform", "bits": 4}})
+        "training.feedback": [{"kind": "ideal"}, {"kind": "uniform", "bits": 4}]})
     res = CliRunner().invoke(main, ["run", str(path), "--no-progress"])
     assert res.exit_code == 0, res.output
     run_dir = next((tmp / "runs").iterdir())
     return run_dir, pd.read_csv(run_dir / "results.csv")
 
 
-def _codec(df, feedback, fb_snr=None, pilot=40):
-    d = df[(df["codec"] == "csinet") & (df["feedback"] == feedback) & (df["pilot_snr_db"] == pilot)]
+def _codec(df, feedback, fb_snr=None, pilot=40, trained="ideal"):
+    d = df[(df["codec"] == "csinet") & (df["feedback"] == feedback) & (df["pilot_snr_db"] == pilot)
+           & (df["train_feedback"] == trained)]
     d = d[d["feedback_snr_db"].isna()] if fb_snr is None else d[d["feedback_snr_db"] == fb_snr]
     assert len(d) == 1, (feedback, fb_snr)
     return d.iloc[0]
@@ -48,10 +49,14 @@ def _codec(df, feedback, fb_snr=None, pilot=40):
 def test_every_link_point_is_a_row_on_both_axes(fb_run):
     run_dir, df = fb_run
     codec = df[df["codec"] == "csinet"]
-    # (ideal, uniform, +ec, 2 bit-error SNRs, mulaw, 2 AWGN SNRs) x 2 pilot SNRs
-    assert len(codec) == 8 * 2
+    # (ideal, uniform, +ec, 2 bit-error SNRs, mulaw, 2 AWGN SNRs) x 2 pilot SNRs x 2 trainings
+    assert len(codec) == 8 * 2 * 2
+    assert set(codec["train_feedback"]) == {"ideal", "uniform4b"}
     assert sorted(codec["feedback_snr_db"].dropna().unique()) == [-5.0, 0.0, 12.0, 30.0]
-    assert (run_dir / "nmse_vs_feedback_snr.png").is_file()
+    for name in ("nmse_vs_feedback_snr.png", "nmse_vs_bits.png",
+                 "models/csinet_cr4_indoor/encoder.keras",
+                 "models/csinet_cr4_indoor_uniform4b/encoder.keras"):
+        assert (run_dir / name).is_file(), name
 
 
 def test_payload_formula_and_measured_bits(fb_run):
@@ -82,14 +87,41 @@ def test_noise_and_bit_errors_hurt_less_at_higher_feedback_snr(fb_run):
 
 def test_quantisation_aware_training_sets_the_evaluation_range(fb_run):
     run_dir, _ = fb_run
-    q = json.loads((run_dir / "models" / "csinet_cr4_indoor" / "trained_quantizer.json")
+    models = run_dir / "models"
+    assert not (models / "csinet_cr4_indoor" / "trained_quantizer.json").exists()
+    q = json.loads((models / "csinet_cr4_indoor_uniform4b" / "trained_quantizer.json")
                    .read_text())
     assert q["law"] == "uniform" and q["bits"] == 4 and q["hi"] > q["lo"]
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    links = {fb["name"]: fb for fb in manifest["codecs"][0]["feedback"]}
+    qat = [c for c in manifest["codecs"] if c["train_feedback"] == "uniform4b"]
+    links = {fb["name"]: fb for fb in qat[0]["feedback"]}
     assert links["uniform4b"]["quantizer"]["lo"] == pytest.approx(q["lo"])
     assert links["uniform4b"]["quantizer"]["hi"] == pytest.approx(q["hi"])
     # the mu-law link has another law: its range is fitted on the training codewords
     assert links["mulaw4b"]["quantizer"]["lo"] != pytest.approx(q["lo"])
-    assert manifest["scenario"]["training"]["feedback"]["bits"] == 4
-    assert np.isfinite(_codec(pd.read_csv(run_dir / "results.csv"), "mulaw4b")["nmse_ad_db"])
+    assert manifest["scenario"]["training"]["feedback"][1]["bits"] == 4
+    df = pd.read_csv(run_dir / "results.csv")
+    assert np.isfinite(_codec(df, "mulaw4b", trained="uniform4b")["nmse_ad_db"])
+    # the rate-distortion view keeps, per link, the model trained for it
+    from linksim.plots import rate_distortion_rows
+
+    rd = rate_distortion_rows(df)
+    assert set(zip(rd["feedback"], rd["train_feedback"], strict=True)) == {
+        ("ideal", "ideal"), ("uniform4b", "uniform4b"), ("uniform4b+ec", "uniform4b"),
+        ("mulaw4b", "ideal")}
+
+
+def test_feedback_pairing_rule():
+    from linksim.feedback import feedback_matches
+    from linksim.scenario import AwgnFeedback, IdealFeedback, QuantizedFeedback, TrainingFeedback
+
+    u4 = QuantizedFeedback(kind="uniform", bits=4, entropy_coding=True)
+    assert feedback_matches(TrainingFeedback(kind="uniform", bits=4), u4)
+    assert not feedback_matches(TrainingFeedback(kind="uniform", bits=5), u4)
+    assert not feedback_matches(TrainingFeedback(kind="mulaw", bits=4), u4)
+    assert feedback_matches(TrainingFeedback(kind="ideal"), IdealFeedback())
+    assert feedback_matches(TrainingFeedback(kind="ideal"), QuantizedFeedback(kind="uniform",
+                                                                              bits="off"))
+    assert feedback_matches(TrainingFeedback(kind="awgn", snr_db_range=(0, 9)),
+                            AwgnFeedback(kind="awgn", snr_db=[3]))
+    assert TrainingFeedback(kind="awgn", snr_db_range=(-5, 40)).label() == "awgn-5to40dB"
