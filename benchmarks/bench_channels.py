@@ -2,10 +2,14 @@
 
 Prints samples/s of ``generate_uma_cir`` alone, of ``frequency_response``
 alone and end to end (CIR + frequency response), with the torch thread count
-and the machine's load average. Run from the repository root::
+and the machine's load average; then the same number of samples as snapshot
+series of a moving UE (``generate_uma_series``: n / T drops of T snapshots,
+0.9 m/s, ``batch_size / T`` drops per call, as the data set store does) end to
+end, and its ratio to the single-snapshot case. Run from the repository root::
 
     python benchmarks/bench_channels.py [--n 2000] [--nc 1024] [--nt 32]
                                         [--threads 2] [--batch-size 1000]
+                                        [--snapshots 10] [--interval 5e-3]
 
 PyTorch's CPU threads slow down several-fold when another process competes
 for the cores, so compare numbers only at similar load averages.
@@ -37,6 +41,8 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scs", type=float, default=120e3, help="subcarrier spacing [Hz]")
     p.add_argument("--fc", type=float, default=28e9, help="carrier frequency [Hz]")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--snapshots", type=int, default=10, help="snapshots per drop T (mobility)")
+    p.add_argument("--interval", type=float, default=5e-3, help="snapshot interval [s]")
     return p.parse_args(argv)
 
 
@@ -80,6 +86,20 @@ def main(argv: list[str] | None = None) -> None:
     print(f"generate_uma_cir    : {args.n / t_cir:8.1f} samples/s ({t_cir:.2f} s)")
     print(f"frequency_response  : {args.n / t_fr:8.1f} samples/s ({t_fr:.2f} s)")
     print(f"end to end          : {args.n / t_e2e:8.1f} samples/s ({t_e2e:.2f} s)")
+
+    t_n = args.snapshots
+    drops = -(-args.n // t_n)
+    t0 = time.perf_counter()
+    a3, tau3 = uma.generate_uma_series(
+        drops, t_n, args.interval, seed=args.seed + 3, ue_speed_mps=(0.9, 0.9),
+        **{**cfg, "batch_size": max(1, args.batch_size // t_n)})
+    h3 = uma.frequency_response(a3.reshape(drops * t_n, *a3.shape[2:]),
+                                np.repeat(tau3, t_n, axis=0), freqs)
+    t_mob = time.perf_counter() - t0
+    print(f"series T={t_n:<3d} e2e   : {h3.shape[0] / t_mob:8.1f} samples/s ({t_mob:.2f} s, "
+          f"{drops} drops x {t_n} snapshots {args.interval * 1e3:g} ms apart); "
+          f"ratio to single snapshots {(h3.shape[0] / t_mob) / (args.n / t_e2e):.2f}")
+    del h3
     ds = uma.rms_delay_spread(a, tau)
     powered = np.sum(np.abs(a) ** 2, axis=1) > 0
     print(

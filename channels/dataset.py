@@ -92,6 +92,23 @@ class CirDataset(_ChannelBatches):
     def num_antennas(self) -> int:
         return self.a.shape[1]
 
+    @property
+    def num_snapshots(self) -> int:
+        """Snapshots per drop ``T`` (1 unless the data set holds time series)."""
+        return int(self.meta.get("num_snapshots", 1))
+
+    @property
+    def drop(self) -> np.ndarray:
+        """[N] int64: drop (UE track) of each sample; sample ``i`` is snapshot ``i % T`` of
+        drop ``i // T``, so ``ds.a[d * T:(d + 1) * T]`` is the series of drop ``d``."""
+        return np.arange(len(self), dtype=np.int64) // self.num_snapshots
+
+    @property
+    def time_s(self) -> np.ndarray:
+        """[N] float64: time of each sample within its drop's series [s] (0 for the first)."""
+        dt = float(self.meta.get("snapshot_interval_s", 0.0))
+        return (np.arange(len(self), dtype=np.int64) % self.num_snapshots) * dt
+
     def channels(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Frequency response of samples ``start:stop``: ``[b, Nc, Nt]`` complex64."""
         from channels.uma import frequency_response
@@ -287,6 +304,55 @@ def read_dataset(path: Path) -> CirDataset | AdDataset:
     return read_ad(path) if file_format(path) == AD_FORMAT else read_cir(path)
 
 
+def _generate_uma(g: dict, n: int, seed: int, progress: bool
+                  ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """``n`` UMa samples as ``ceil(n / T)`` drops of ``T = num_snapshots`` snapshots.
+
+    Sample ``i`` is snapshot ``i % T`` (time ``(i % T) * snapshot_interval_s``) of drop
+    ``i // T``; each Sionna call holds ``GENERATION_BATCH // T`` drops (about
+    ``GENERATION_BATCH`` snapshots). With ``T = 1`` the samples are those of
+    :func:`channels.uma.generate_uma_cir` with ``batch_size=GENERATION_BATCH``.
+
+    Returns
+    -------
+    a : [n, Nt, P] complex64
+    tau : [n, P] float32
+        Path delays [s], the same for every snapshot of a drop.
+    meta : dict
+        Generator name, snapshot layout and validity notes.
+    """
+    from channels.uma import generate_uma_series, validity_notes
+
+    t_n = int(g.get("num_snapshots", 1))
+    dt = float(g.get("snapshot_interval_s", 1.0)) if t_n > 1 else 1.0
+    drops = -(-n // t_n)
+    a, tau = generate_uma_series(
+        drops, t_n, dt, num_bs_antennas=g["num_bs_antennas"],
+        carrier_frequency_hz=g["carrier_frequency_hz"],
+        ue_speed_mps=(g["ue_speed_mps"], g["ue_speed_mps"]),
+        antenna_pattern=g.get("bs_antenna_pattern", "omni"),
+        ue_orientation=g.get("ue_orientation", "upright"),
+        seed=seed, batch_size=max(1, GENERATION_BATCH // t_n), progress=progress)
+    a = a.reshape(drops * t_n, *a.shape[2:])[:n]
+    tau = np.repeat(tau, t_n, axis=0)[:n]
+    bandwidth = g["num_subcarriers"] * g["subcarrier_spacing_hz"]
+    notes = validity_notes(g["carrier_frequency_hz"], bandwidth)
+    meta = {"generator": "sionna-38.901-uma-nlos", "num_snapshots": t_n,
+            "snapshot_interval_s": dt if t_n > 1 else 0.0, "bandwidth_hz": bandwidth,
+            "doppler_hz": g["ue_speed_mps"] * g["carrier_frequency_hz"] / 299_792_458.0}
+    if t_n > 1:
+        meta["sample_index"] = "drop * num_snapshots + snapshot (time = snapshot * interval)"
+        track = g["ue_speed_mps"] * (t_n - 1) * dt
+        notes.append(
+            f"snapshot series: {t_n} snapshots {dt * 1e3:g} ms apart per drop (UE track "
+            f"{track:.3g} m); TR 38.901 time evolution as in Sionna: only the per-ray Doppler "
+            "phases change, delays, angles and powers stay those of the drop (no drifting or "
+            "spatial consistency as in QuaDRiGa), valid for tracks short against the ~40-50 m "
+            "UMa NLOS decorrelation distances")
+    meta["notes"] = notes
+    return a, tau, meta
+
+
 def generate(generator_config: dict, n: int, seed: int, progress: bool = False
              ) -> CirDataset | AdDataset:
     """Generate ``n`` channels of the family named in ``generator_config['family']``."""
@@ -307,19 +373,11 @@ def generate(generator_config: dict, n: int, seed: int, progress: bool = False
                           "the channel, energy lost to the truncation in energy_kept")]}
         return AdDataset(h_ad, kept.astype(np.float32), g["num_subcarriers"], meta)
     if family == "uma":
-        from channels.uma import generate_uma_cir, subcarrier_frequencies, validity_notes
+        from channels.uma import subcarrier_frequencies
 
-        a, tau = generate_uma_cir(
-            n, num_bs_antennas=generator_config["num_bs_antennas"],
-            carrier_frequency_hz=generator_config["carrier_frequency_hz"],
-            ue_speed_mps=(generator_config["ue_speed_mps"], generator_config["ue_speed_mps"]),
-            antenna_pattern=generator_config.get("bs_antenna_pattern", "omni"),
-            ue_orientation=generator_config.get("ue_orientation", "upright"),
-            seed=seed, batch_size=GENERATION_BATCH, progress=progress)
+        a, tau, meta = _generate_uma(generator_config, n, seed, progress)
         freqs = subcarrier_frequencies(generator_config["num_subcarriers"],
                                        generator_config["subcarrier_spacing_hz"])
-        meta = {"generator": "sionna-38.901-uma-nlos",
-                "notes": validity_notes(generator_config["carrier_frequency_hz"])}
     else:
         raise ValueError(f"unknown channel family {family!r}")
     meta.update({"config": generator_config, "seed": seed, "n": n,

@@ -7,12 +7,15 @@ Sionna's system-level UMa model into plain NumPy arrays:
   horizontal ULA of ``Nt`` half-wavelength-spaced, vertically polarised elements,
   one single-antenna UE, NLOS forced for every link, no path loss, no shadow
   fading) and returns the path coefficients and path delays.
+* :func:`generate_uma_series` draws the same drops observed at ``T`` instants
+  ``dt`` apart (moving UE): the "QuaDRiGa-like" snapshot series of the
+  CLLWCsiNet setting (TR 38.901 time evolution: per-ray Doppler phases only).
 * :func:`frequency_response` evaluates the channel on a set of baseband
   subcarrier frequencies by one batched complex matrix product (much faster on
   the CPU than Sionna's ``cir_to_ofdm_channel``).
 * :func:`subcarrier_frequencies` reproduces Sionna's subcarrier grid.
 * :func:`validity_notes` lists the TR 38.901 validity caveats for a carrier
-  frequency, for the run manifest.
+  frequency (and bandwidth), for the run manifest.
 
 Facts checked against Sionna 2.2.0 (see ``tests/test_uma.py``):
 
@@ -71,8 +74,10 @@ __all__ = [
     "NUM_PATHS_NLOS",
     "batch_seed",
     "draw_uma_batch",
+    "draw_uma_series",
     "frequency_response",
     "generate_uma_cir",
+    "generate_uma_series",
     "make_uma_model",
     "rms_delay_spread",
     "set_uma_topology",
@@ -89,22 +94,33 @@ _VALID_MIN_HZ = 0.5e9  # TR 38.901 validity range 0.5 - 100 GHz
 _VALID_MAX_HZ = 100e9
 
 
-def validity_notes(carrier_frequency_hz: float) -> list[str]:
-    """TR 38.901 validity caveats for a UMa carrier frequency.
+def validity_notes(carrier_frequency_hz: float, bandwidth_hz: float | None = None) -> list[str]:
+    """TR 38.901 validity caveats for a UMa carrier frequency (and bandwidth).
+
+    Below 6 GHz the UMa large-scale parameters (delay and angle spreads, cluster ZOD offset) are
+    computed with fc = 6 GHz (TR 38.901 Table 7.5-6 note, followed by Sionna's
+    ``clip_carrier_frequency_lsp``). Below 0.5 GHz TR 38.901 does not apply at all; Sionna has no
+    check and treats such a carrier like any carrier below 6 GHz: 6 GHz statistics, with the
+    wavelength (element spacing in metres), the Doppler shifts and the path loss (disabled here)
+    following the actual carrier.
 
     :param carrier_frequency_hz: Carrier frequency [Hz]
+    :param bandwidth_hz: Simulated bandwidth ``Nc x subcarrier spacing`` [Hz]; `None` skips
+        the bandwidth check (TR 38.901 models bandwidths up to 10 % of the centre frequency,
+        at most 2 GHz)
 
     :output notes: `list` of `str`. Human-readable caveats, empty if the
-        frequency is in the range where the UMa parameters apply as such
-        (6 GHz to 100 GHz).
+        frequency (and bandwidth) is in the range where the UMa parameters apply
+        as such (6 GHz to 100 GHz).
     """
     fc = float(carrier_frequency_hz)
     notes = []
     if fc < _VALID_MIN_HZ:
         notes.append(
             f"carrier {fc / 1e9:g} GHz is below the 0.5 GHz lower limit of TR 38.901 "
-            "(0.5-100 GHz); Sionna accepts it silently, the model is used outside "
-            "its validity range"
+            "(0.5-100 GHz); Sionna accepts it silently and, as for any carrier below 6 GHz, "
+            "draws the large-scale parameters at 6 GHz: the model is used outside its "
+            "validity range (only wavelength, Doppler and path loss scale to the carrier)"
         )
     if fc < _LSP_FLOOR_HZ:
         notes.append(
@@ -114,6 +130,11 @@ def validity_notes(carrier_frequency_hz: float) -> list[str]:
         )
     if fc > _VALID_MAX_HZ:
         notes.append(f"carrier {fc / 1e9:g} GHz is above the 100 GHz upper limit of TR 38.901")
+    if bandwidth_hz is not None and float(bandwidth_hz) > min(0.1 * fc, 2e9):
+        notes.append(
+            f"bandwidth {float(bandwidth_hz) / 1e6:g} MHz exceeds the TR 38.901 limit of "
+            f"10 % of the carrier (at most 2 GHz): {min(0.1 * fc, 2e9) / 1e6:g} MHz here"
+        )
     return notes
 
 
@@ -357,6 +378,30 @@ def set_uma_topology(
     model.set_topology(ut_loc, bs_loc, ut_orient, bs_orient, ut_vel, in_state, los=False)
 
 
+def draw_uma_series(
+    model, num_time_samples: int, sampling_frequency_hz: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """CIR time series of the model's current topology (TR 38.901 step 11 with mobility).
+
+    Every drop keeps its large-scale parameters, clusters, ray angles and delays for the whole
+    series; only the per-ray Doppler phase ``exp(j 2 pi (r_rx . v) t / lambda)`` evolves
+    (TR 38.901 eq. 7.5-22). Snapshot ``t`` is taken at time ``t / sampling_frequency_hz``; the
+    first one (``t = 0``) is :func:`draw_uma_batch`'s sample for the same generator state, up to
+    float32 rounding (Sionna's reductions run over the longer time axis; ~2e-7 relative).
+
+    :param model: Model with a topology set by :func:`set_uma_topology`
+    :param num_time_samples: Number of snapshots ``T``
+    :param sampling_frequency_hz: Snapshot rate [Hz] (1 / snapshot interval)
+
+    :output a: [B, T, Nt, P], `torch.complex64`. Path coefficients.
+    :output tau: [B, P], `torch.float32`. Path delays [s] (the same for every snapshot).
+    """
+    a, tau = model(num_time_samples=int(num_time_samples),
+                   sampling_frequency=float(sampling_frequency_hz))
+    # a: [B, num_rx=1, rx_ant=1, num_tx=1, Nt, P, T]; tau: [B, 1, 1, P]
+    return a[:, 0, 0, 0].permute(0, 3, 1, 2), tau[:, 0, 0, :]
+
+
 def draw_uma_batch(model) -> tuple[torch.Tensor, torch.Tensor]:
     """One snapshot of the CIRs of the model's current topology.
 
@@ -365,9 +410,8 @@ def draw_uma_batch(model) -> tuple[torch.Tensor, torch.Tensor]:
     :output a: [B, Nt, P], `torch.complex64`. Path coefficients.
     :output tau: [B, P], `torch.float32`. Path delays [s].
     """
-    a, tau = model(num_time_samples=1, sampling_frequency=1.0)
-    # a: [B, num_rx=1, rx_ant=1, num_tx=1, Nt, P, T=1]; tau: [B, 1, 1, P]
-    return a[:, 0, 0, 0, :, :, 0], tau[:, 0, 0, :]
+    a, tau = draw_uma_series(model, 1, 1.0)
+    return a[:, 0], tau
 
 
 @contextlib.contextmanager
@@ -397,6 +441,130 @@ def _torch_threads(num_threads: int | None) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
+def _check_counts(n: int, batch_size: int, seed: int) -> None:
+    if n < 0:
+        raise ValueError("n must be >= 0")
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    if int(seed) < 0:
+        raise ValueError("seed must be >= 0")
+
+
+def _draw_series(
+    n: int,
+    num_snapshots: int,
+    snapshot_interval_s: float,
+    *,
+    num_bs_antennas: int,
+    carrier_frequency_hz: float,
+    ue_speed_mps: tuple[float, float],
+    seed: int,
+    batch_size: int,
+    num_threads: int | None,
+    progress: bool,
+    antenna_pattern: str,
+    ue_orientation: str,
+    device: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` drops of ``num_snapshots`` snapshots: a [n, T, Nt, P], tau [n, P] (no checks)."""
+    nt = int(num_bs_antennas)
+    t_n = int(num_snapshots)
+    a_out = np.empty((n, t_n, nt, NUM_PATHS_NLOS), dtype=np.complex64)
+    tau_out = np.empty((n, NUM_PATHS_NLOS), dtype=np.float32)
+    num_batches = -(-n // batch_size)
+    with torch.no_grad(), _torch_threads(num_threads):
+        model = make_uma_model(
+            nt, carrier_frequency_hz, antenna_pattern=antenna_pattern, device=device
+        )
+        bar = tqdm(total=n, desc="generate uma", unit="drop", disable=not progress,
+                   leave=False)
+        with _seeded_sionna_rng(device) as gen, bar:
+            for i in range(num_batches):
+                gen.manual_seed(batch_seed(seed, i))
+                set_uma_topology(
+                    model,
+                    batch_size,
+                    ue_speed_mps,
+                    ue_orientation=ue_orientation,
+                    device=device,
+                )
+                a, tau = draw_uma_series(model, t_n, 1.0 / snapshot_interval_s)
+                if a.shape[-1] != NUM_PATHS_NLOS:
+                    raise RuntimeError(f"unexpected number of paths {a.shape[-1]}")
+                lo = i * batch_size
+                hi = min(n, lo + batch_size)
+                a_out[lo:hi] = a[: hi - lo].cpu().numpy()
+                tau_out[lo:hi] = tau[: hi - lo].cpu().numpy()
+                bar.update(hi - lo)
+    return a_out, tau_out
+
+
+def generate_uma_series(
+    n: int,
+    num_snapshots: int,
+    snapshot_interval_s: float,
+    *,
+    num_bs_antennas: int = 32,
+    carrier_frequency_hz: float = 28e9,
+    ue_speed_mps: tuple[float, float] = (0.9, 0.9),
+    seed: int = 0,
+    batch_size: int = 100,
+    num_threads: int | None = None,
+    progress: bool = False,
+    antenna_pattern: str = "38.901",
+    ue_orientation: str = "random",
+    device: str = "cpu",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``n`` UMa NLOS drops, each observed at ``num_snapshots`` instants.
+
+    Same drops as :func:`generate_uma_cir` (a moving UE: speed uniform in ``ue_speed_mps``,
+    direction uniform in the horizontal plane), sampled at ``t = 0, dt, ..., (T-1) dt`` with
+    ``dt = snapshot_interval_s``. Within a drop only the per-ray Doppler phases change
+    (:func:`draw_uma_series`); delays, angles and powers stay those of the drop, so a series
+    is valid while the track ``v (T-1) dt`` is short (no drifting, no spatial consistency).
+    The mean snapshot correlation at lag ``dt`` is close to ``J0(2 pi f_D dt)`` with
+    ``f_D = v f_c / c`` (``tests/test_uma_mobility.py``).
+
+    Snapshot 0 of every drop is the sample :func:`generate_uma_cir` draws with the same seed,
+    ``batch_size`` and other arguments (the random draws depend neither on ``T`` nor on
+    ``dt``): bit-identical for ``T = 1``, equal up to float32 rounding (~2e-7 relative) for
+    ``T > 1``.
+    Deterministic for ``(seed, batch_size, ...)`` as :func:`generate_uma_cir`; ``batch_size``
+    counts drops per Sionna call, each call holds ``batch_size x T`` snapshots (keep it near
+    ``1000 / T``). Validity caveats of :func:`validity_notes` are raised as `UserWarning`.
+
+    :param n: Number of drops
+    :param num_snapshots: Snapshots per drop ``T`` (>= 1)
+    :param snapshot_interval_s: Time between snapshots ``dt`` [s] (> 0)
+    :param num_bs_antennas: Number of BS antennas ``Nt``
+    :param carrier_frequency_hz: Carrier frequency [Hz]
+    :param ue_speed_mps: (min, max) UE speed [m/s]
+    :param seed: Non-negative seed; all randomness derives from it
+    :param batch_size: Drops per Sionna call (and per RNG stream)
+    :param num_threads: torch intra-op threads during generation (``None``: unchanged)
+    :param progress: Show a progress bar
+    :param antenna_pattern: BS element pattern, ``"38.901"`` or ``"omni"``
+    :param ue_orientation: ``"random"`` or ``"upright"`` (see :func:`set_uma_topology`)
+    :param device: Torch device for Sionna
+
+    :output a: [n, T, Nt, P], `np.complex64`. Path coefficients per snapshot.
+    :output tau: [n, P], `np.float32`. Path delays [s], shared by the drop's snapshots.
+    """
+    n, batch_size = int(n), int(batch_size)
+    _check_counts(n, batch_size, seed)
+    if int(num_snapshots) != num_snapshots or num_snapshots < 1:
+        raise ValueError(f"num_snapshots must be an integer >= 1, not {num_snapshots!r}")
+    if not float(snapshot_interval_s) > 0:
+        raise ValueError(f"snapshot_interval_s must be > 0, not {snapshot_interval_s!r}")
+    for note in validity_notes(carrier_frequency_hz):
+        warnings.warn(note, UserWarning, stacklevel=2)
+    return _draw_series(
+        n, int(num_snapshots), float(snapshot_interval_s), num_bs_antennas=num_bs_antennas,
+        carrier_frequency_hz=carrier_frequency_hz, ue_speed_mps=ue_speed_mps, seed=seed,
+        batch_size=batch_size, num_threads=num_threads, progress=progress,
+        antenna_pattern=antenna_pattern, ue_orientation=ue_orientation, device=device)
+
+
 def generate_uma_cir(
     n: int,
     *,
@@ -420,7 +588,8 @@ def generate_uma_cir(
     ~1.8 with the defaults (``"38.901"`` BS pattern, random UE orientation);
     see the module docstring. Delays are sorted, ``tau[:, 0] == 0`` (TR 38.901
     normalisation, done by Sionna). All ``P = 24`` paths are kept, including
-    the ~2 % with zero power.
+    the ~2 % with zero power. Time series of the same drops:
+    :func:`generate_uma_series`.
 
     Speed: ~750 samples/s at Nt = 32 with two torch threads on an otherwise
     idle 2-core machine. Small batches with two threads slow down many-fold
@@ -455,43 +624,13 @@ def generate_uma_cir(
     :output a: [n, Nt, P], `np.complex64`. Path coefficients.
     :output tau: [n, P], `np.float32`. Path delays [s].
     """
-    n = int(n)
-    batch_size = int(batch_size)
-    if n < 0:
-        raise ValueError("n must be >= 0")
-    if batch_size < 1:
-        raise ValueError("batch_size must be >= 1")
-    if int(seed) < 0:
-        raise ValueError("seed must be >= 0")
+    n, batch_size = int(n), int(batch_size)
+    _check_counts(n, batch_size, seed)
     for note in validity_notes(carrier_frequency_hz):
         warnings.warn(note, UserWarning, stacklevel=2)
-
-    nt = int(num_bs_antennas)
-    a_out = np.empty((n, nt, NUM_PATHS_NLOS), dtype=np.complex64)
-    tau_out = np.empty((n, NUM_PATHS_NLOS), dtype=np.float32)
-    num_batches = -(-n // batch_size)
-    with torch.no_grad(), _torch_threads(num_threads):
-        model = make_uma_model(
-            nt, carrier_frequency_hz, antenna_pattern=antenna_pattern, device=device
-        )
-        bar = tqdm(total=n, desc="generate uma", unit="sample", disable=not progress,
-                   leave=False)
-        with _seeded_sionna_rng(device) as gen, bar:
-            for i in range(num_batches):
-                gen.manual_seed(batch_seed(seed, i))
-                set_uma_topology(
-                    model,
-                    batch_size,
-                    ue_speed_mps,
-                    ue_orientation=ue_orientation,
-                    device=device,
-                )
-                a, tau = draw_uma_batch(model)
-                if a.shape[-1] != NUM_PATHS_NLOS:
-                    raise RuntimeError(f"unexpected number of paths {a.shape[-1]}")
-                lo = i * batch_size
-                hi = min(n, lo + batch_size)
-                a_out[lo:hi] = a[: hi - lo].cpu().numpy()
-                tau_out[lo:hi] = tau[: hi - lo].cpu().numpy()
-                bar.update(hi - lo)
-    return a_out, tau_out
+    a, tau = _draw_series(
+        n, 1, 1.0, num_bs_antennas=num_bs_antennas, carrier_frequency_hz=carrier_frequency_hz,
+        ue_speed_mps=ue_speed_mps, seed=seed, batch_size=batch_size, num_threads=num_threads,
+        progress=progress, antenna_pattern=antenna_pattern, ue_orientation=ue_orientation,
+        device=device)
+    return a[:, 0], tau

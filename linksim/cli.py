@@ -1,4 +1,4 @@
-"""The ``linksim`` command line: run, validate, codecs, generate, datasets, stats."""
+"""The ``linksim`` command line: run, validate, codecs, generate, datasets, stats, export."""
 
 from __future__ import annotations
 
@@ -244,6 +244,46 @@ def _dataset_stats(ds, num_delay_rows: int, max_samples: int | None):
     return truncated_angular_delay(ds.channels(0, 4), num_delay_rows), values
 
 
+@main.command("export")
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Output folder (written atomically; an earlier export there is replaced).")
+@click.option("--formats", default=None,
+              help="Comma-separated subset of keras, tflite-float, tflite-dynamic-int8, "
+                   "tflite-int8, binary  [default: every format that applies]")
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="Scenario YAML (its test set) or .npy of normalised CSI [N, Na, Nt, 2]: "
+                   "end-to-end NMSE of each format.")
+@click.option("--calibration", type=click.Path(path_type=Path), default=None,
+              help="Scenario YAML (its training set) or .npy of normalised training CSI for "
+                   "tflite-int8  [default: the --data scenario's training set]")
+@click.option("--num-calibration", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Calibration samples (the first ones).")
+@click.option("--max-samples", type=click.IntRange(min=1), default=None,
+              help="Use only the first N test samples.")
+@click.option("--latency-runs", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Timed runs per latency (median of one CSI on one thread).")
+def export(model_dir: Path, out_dir: Path, formats: str | None, data: Path | None,
+           calibration: Path | None, num_calibration: int, max_samples: int | None,
+           latency_runs: int) -> None:
+    """Export the UE encoder of a saved codec (RUN_DIR/models/<tag>) for deployment.
+
+    Keras file, TensorFlow Lite float32 / dynamic-range int8 / full-integer int8 (needs
+    `pip install linksim[tflite]`), and for binarised encoders the 1-bit weights. Prints and
+    writes (export.json, export.md) each format's size, latency for one CSI on one thread and,
+    with --data, the end-to-end NMSE with the Keras decoder next to the float encoder's.
+    """
+    from linksim.export import export_codec, markdown_table
+
+    try:
+        report = export_codec(model_dir, out_dir, formats, data, calibration, num_calibration,
+                              max_samples, latency_runs, echo=click.echo)
+    except LinksimInputError as exc:
+        _fail(exc)
+    click.echo(markdown_table(report))
+    click.echo(f"wrote {out_dir}")
+
+
 def _complexity_columns(codec) -> str:
     """The MAC and memory columns of ``linksim codecs --complexity`` ("n/a" if not countable)."""
     from linksim.complexity import UnsupportedLayerError, complexity
@@ -257,3 +297,18 @@ def _complexity_columns(codec) -> str:
 
 if __name__ == "__main__":
     main()
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Where to write the page (default RUN_DIR/report.html).")
+def report(run_dir: Path, out: Path | None) -> None:
+    """Write a self-contained HTML report of RUN_DIR: configuration, results table, figures."""
+    from linksim.report import build_report
+
+    try:
+        path = build_report(run_dir, out)
+    except LinksimInputError as exc:
+        _fail(exc)
+    click.echo(f"report: {path}")

@@ -148,6 +148,7 @@ class Run:
         self.datasets: dict[tuple[str, str], CirDataset] = {}
         self.dataset_files: dict[str, dict] = {}
         self.energy: dict[str, dict] = {}
+        self.per_sample: dict[int, dict[str, np.ndarray]] = {}
 
     # -- stage 1: channels --------------------------------------------------------------------
     def load_data(self) -> None:
@@ -278,6 +279,16 @@ class Run:
         out.update(metrics.beamforming_terms(h, w, dl_snr))
         return out
 
+    #: Per-sample metrics kept for distributions (CDFs), in ``per_sample.h5``.
+    PER_SAMPLE_METRICS = ("nmse_ad", "nmse_sf", "rho", "sgcs")
+
+    def _add_row(self, rows: list, per: dict[str, np.ndarray], **row) -> None:
+        """Append a results row (summarised from the per-sample metrics ``per``) and keep its
+        per-sample distributions under the row's index."""
+        self.per_sample[len(rows)] = {m: per[m].astype(np.float32)
+                                      for m in self.PER_SAMPLE_METRICS if m in per}
+        rows.append({**row, **metrics.summarise(per)})
+
     def sweep(self, trained: list[TrainedCodec]) -> pd.DataFrame:
         """Evaluate baselines and codecs on every test set at every pilot SNR."""
         t0 = time.perf_counter()
@@ -306,8 +317,8 @@ class Run:
             kept = np.concatenate(kept)
             self.energy[test_set] = {"mean": float(kept.mean()), "median": float(np.median(kept)),
                                      "min": float(kept.min())}
-            fixed_summary = {k: metrics.summarise({m: np.concatenate(v) for m, v in d.items()})
-                             for k, d in fixed.items()}
+            fixed_per = {k: {m: np.concatenate(v) for m, v in d.items()}
+                         for k, d in fixed.items()}
             base = {"test_set": test_set}
             for snr in snrs:
                 rng_noise = rng_for(sc.seed, "pilots", test_set, snr)
@@ -337,33 +348,31 @@ class Run:
                             acc.setdefault(key, {}).setdefault(k, []).append(v)
                     bar.update(1)
                 point = {**base, "pilot_snr_db": snr}
-                for name, summ in fixed_summary.items():
-                    rows.append({**point, "kind": "baseline", "codec": name,
-                                 "feedback": "genie" if name == "perfect" else "none",
-                                 "payload_bits": 0 if name == "no_feedback" else np.nan,
-                                 **summ})
+                for name, per in fixed_per.items():
+                    self._add_row(rows, per, **point, kind="baseline", codec=name,
+                                  feedback="genie" if name == "perfect" else "none",
+                                  payload_bits=0 if name == "no_feedback" else np.nan)
                 for key, d in acc.items():
-                    summ = metrics.summarise({m: np.concatenate(v) for m, v in d.items()})
+                    per = {m: np.concatenate(v) for m, v in d.items()}
                     if key == ("ls",):
-                        rows.append({**point, "kind": "baseline", "codec": "ls_uncompressed",
-                                     "feedback": "ideal", "codeword_length": 2 * na * nt,
-                                     "payload_bits": FLOAT_BITS * 2 * na * nt,
-                                     "measured_bits": FLOAT_BITS * 2 * na * nt, **summ})
+                        self._add_row(rows, per, **point, kind="baseline",
+                                      codec="ls_uncompressed", feedback="ideal",
+                                      codeword_length=2 * na * nt,
+                                      payload_bits=FLOAT_BITS * 2 * na * nt,
+                                      measured_bits=FLOAT_BITS * 2 * na * nt)
                     else:
                         tc = trained[key[0]]
                         link = tc.links[key[1]]
                         m = tc.codec.codeword_length
                         side = tc.codec.side_info_bits()
-                        rows.append({**point, "kind": "codec", "codec": tc.codec.name,
-                                     "compression_ratio": tc.codec.compression_ratio,
-                                     "feedback": link.name,
-                                     "feedback_snr_db": link.feedback_snr_db,
-                                     "train_feedback": tc.train_feedback,
-                                     "train_set": tc.train_set, "codeword_length": m,
-                                     "payload_bits": link.payload_bits(m) + side,
-                                     "measured_bits": float(np.concatenate(sent[key]).mean())
-                                     + side,
-                                     **summ})
+                        self._add_row(rows, per, **point, kind="codec", codec=tc.codec.name,
+                                      compression_ratio=tc.codec.compression_ratio,
+                                      feedback=link.name, feedback_snr_db=link.feedback_snr_db,
+                                      train_feedback=tc.train_feedback, train_set=tc.train_set,
+                                      codeword_length=m,
+                                      payload_bits=link.payload_bits(m) + side,
+                                      measured_bits=float(np.concatenate(sent[key]).mean())
+                                      + side)
         bar.close()
         self.timings["sweep_s"] = time.perf_counter() - t0
         return pd.DataFrame(rows).reindex(columns=RESULT_COLUMNS)
@@ -389,6 +398,7 @@ class Run:
             trained = self.train_codecs(tmp)
             df = self.sweep(trained)
             df.to_csv(tmp / "results.csv", index=False)
+            write_per_sample(self.per_sample, tmp / "per_sample.h5")
             plots.plot_nmse_vs_snr(df, tmp / "nmse_vs_snr.png")
             plots.plot_bfgain_vs_snr(df, tmp / "bfgain_vs_snr.png", sc.num_bs_antennas)
             plots.plot_vs_feedback_snr(df, tmp / "nmse_vs_feedback_snr.png", sc.num_bs_antennas)
@@ -425,12 +435,42 @@ class Run:
             "codecs": [{"name": t.codec.name, "compression_ratio": t.codec.compression_ratio,
                         "train_set": t.train_set, "train_feedback": t.train_feedback,
                         "codeword_length": t.codec.codeword_length,
-                        **t.codec.parameter_counts(),
+                        **codec_complexity(t.codec),
                         "normalizer_scale": t.codec.normalizer.scale,
                         "power_normalization": t.codec.power_normalization,
                         "model_cache": str(t.model_dir), "loaded_from_cache": t.from_cache,
                         "feedback": [link.state() for link in t.links]} for t in trained],
         }
+
+
+def codec_complexity(codec: Codec) -> dict[str, int]:
+    """Parameters, MACs and weight bits at UE and BS (a codec's own ``complexity()`` if it has
+    one, else :func:`linksim.complexity.complexity`)."""
+    from linksim.complexity import complexity
+
+    own = getattr(codec, "complexity", None)
+    return own() if callable(own) else complexity(codec)
+
+
+def write_per_sample(per_sample: dict[int, dict[str, np.ndarray]], path: Path) -> None:
+    """Per-sample metrics of every results row: ``/rows/<row index>/<metric>`` ``[n]`` float32."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f.attrs["description"] = ("per-sample metrics; group rows/<i> belongs to row i of "
+                                  "results.csv (0-based)")
+        for i, per in per_sample.items():
+            g = f.create_group(f"rows/{i}")
+            for name, values in per.items():
+                g.create_dataset(name, data=values, compression="gzip")
+
+
+def read_per_sample(path: Path, row: int) -> dict[str, np.ndarray]:
+    """The per-sample metrics of results row ``row`` from ``per_sample.h5``."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return {k: v[()] for k, v in f[f"rows/{row}"].items()}
 
 
 def summary_table(df: pd.DataFrame) -> pd.DataFrame:

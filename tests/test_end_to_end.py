@@ -38,6 +38,7 @@ def test_outputs_are_complete(tiny_run):
     assert (df["n_samples"] == 100).all()
     codec = df[df["codec"] == "csinet"]
     assert set(codec["payload_bits"]) == {32 * 128 + 32, 4 * 128 + 32}  # + the norm
+
     m = json.loads((run_dir / "manifest.json").read_text())
     for key in ("scenario", "seed", "versions", "timings_s", "datasets",
                 "truncation_energy_kept", "codecs"):
@@ -116,3 +117,30 @@ def test_same_seed_retrained_from_scratch_gives_same_numbers(tiny_run, tmp_path)
     res = CliRunner().invoke(main, ["run", str(other), "--no-progress"])
     assert res.exit_code == 0, res.output
     assert "generated" in res.output  # another seed, other channels
+
+
+def test_per_sample_distributions_are_kept(tiny_run):
+    from linksim.pipeline import read_per_sample
+
+    _, _, run_dir, _ = tiny_run
+    df = pd.read_csv(run_dir / "results.csv")
+    for i in range(len(df)):
+        per = read_per_sample(run_dir / "per_sample.h5", i)
+        assert {"nmse_ad", "rho", "sgcs"} <= set(per) and len(per["sgcs"]) == 100
+        # the row's summary is the mean of its per-sample values
+        np.testing.assert_allclose(per["sgcs"].mean(), df["sgcs"].iloc[i], rtol=1e-5)
+        if df["codec"].iloc[i] == "perfect":
+            np.testing.assert_allclose(per["sgcs"], 1.0, rtol=1e-5)
+
+
+def test_report_page(tiny_run, tmp_path):
+    _, _, run_dir, _ = tiny_run
+    res = CliRunner().invoke(main, ["report", str(run_dir), "--out", str(tmp_path / "r.html")])
+    assert res.exit_code == 0, res.output
+    page = (tmp_path / "r.html").read_text()
+    assert page.count("data:image/png;base64,") >= 4  # pilot SNR x2, bits, complexity, CDF
+    for title in ("NMSE vs pilot SNR", "NMSE vs UE parameters", "CDF of the per-sample SGCS",
+                  "Configuration", "NMSE_ad@40dB"):
+        assert title in page, title
+    bad = CliRunner().invoke(main, ["report", str(tmp_path)])
+    assert bad.exit_code == 2 and "not a linksim run directory" in bad.output
