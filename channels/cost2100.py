@@ -62,25 +62,20 @@ Frequency grid and angular-delay convention
 Baseband subcarriers ``f_k = (k - Nc // 2) df``, ``df = bandwidth / Nc`` (the grid of
 ``channels.uma.subcarrier_frequencies``), ``H[k, n] = sum_p g[n, p] exp(-j 2 pi f_k tau[n, p])``
 and the truncated angular-delay matrix of ``linksim.transforms`` (``H_ad = F_d H F_a^H``, first
-``Na`` rows). :func:`generate_cost2100_ad` computes those ``Na`` rows in closed form without
-building the ``Nc`` tones: row ``m`` of the delay transform is
-``(1/sqrt(Nc)) sum_p g_p exp(-j 2 pi f_0 tau_p) D(t_p - m)`` with ``t_p = tau_p Nc df`` and the
-Dirichlet kernel ``D(x) = sum_k exp(-j 2 pi k x / Nc)
-= exp(-j pi (Nc - 1) x / Nc) sin(pi x) / sin(pi x / Nc)``. With ``A = pi (t - m0) / Nc``
-(``m0 = (Na - 1) / 2``, ``t`` wrapped so that ``|A| <= pi / 2``), ``B_m = pi (m - m0) / Nc``,
-``sin(pi (t - m)) = (-1)^m sin(pi t)`` and ``sin(A - B) = cos A cos B (tan A - tan B)``, the
-only term that couples path and row is ``1 / (tan A_p - tan B_m)``: per (path x element, row)
-one subtraction and two divisions in float32 (layout ``[Na, rows]``), a segmented sum
-(``np.add.reduceat``) per (sample, element), everything else per path or per row. On the
-nearest row ``m = round(t_p)`` the difference ``tan A - tan B`` is formed as
-``sin(pi r / Nc) / (cos A cos B)`` (``r = t - m``), so a path sitting on a row loses no digits.
-Measured against the full 1024-tone route (``frequency_response`` then
-``linksim.transforms``): relative error ~5e-7.
-
-The total energy over all ``Nc`` rows (the denominator of ``energy_kept``) equals
-``sum_k |H[k, n]|^2`` (Parseval). It is computed per element with a type-1 non-uniform FFT on the
-paths (exponential-of-semicircle kernel of width 6 on a 2x oversampled grid, relative accuracy
-~1e-6): ``O(P)`` work plus one ``2 Nc``-point FFT per element, instead of the ``P^2`` pair sum.
+``Na`` rows). :func:`generate_cost2100_ad` gets them without evaluating the ``Nc`` tones path by
+path: per (sample, element) a type-1 non-uniform FFT spreads every path's coefficient (``g_p``
+times the carrier phase ``exp(-j 2 pi f_c tau_abs)``) onto a periodic ``2 Nc``-point delay grid
+(spacing half a delay bin) with the exponential-of-semicircle kernel
+``exp(beta (sqrt(1 - s^2) - 1))`` (width :data:`NUFFT_WIDTH` = 7, ``beta = 2.3 * 7``); one
+``2 Nc``-point FFT, divided by the kernel's transform, gives the ``Nc`` tones. Their sum of
+squares is the total energy (the denominator of ``energy_kept``, Parseval) and an ``Nc``-point
+inverse FFT gives the delay rows, of which the first ``Na`` are kept. Work per (sample, element):
+``7 P`` kernel values and scatter-adds plus the two FFTs, instead of ``Na P`` for closed-form
+Dirichlet-kernel rows and ``P^2`` for the pair sum of the energy. Float32 throughout; against a
+float64 direct evaluation the relative error of the rows is ~7e-7 and of the energy ~4e-7
+(tests/test_cost2100.py). Delays, coefficients and NUFFT are formed in cache-sized chunks of
+(element, sample) groups; every group sees only its own paths, in a fixed order, so the result
+does not depend on the chunking, on ``n``, on ``batch_size`` or on ``workers``.
 
 Decisions on the reference-code quirks (channels.md section 3)
 --------------------------------------------------------------
@@ -121,9 +116,13 @@ LOS); clusters closer to the BS than their radial extent have MPCs on both sides
 much larger measured azimuth spreads (this moves the median AoD spread of all far clusters from
 18.6 to ~21 degrees in NLOS; the median ratio measured / drawn stays ~1).
 
-Speed (2-core project machine, two worker processes, partly loaded, Nt = Na = 32, Nc = 1024):
-~1,250 samples/s indoor, ~400 semi-urban LOS, ~270-300 semi-urban NLOS; one process ~6 ms per
-NLOS sample, about half of it the NUFFT energy.
+Speed (2-core project machine, Nt = Na = 32, Nc = 1024, benchmarks/bench_cost2100.py with
+``--baseline`` for the previous version, closed-form Dirichlet rows plus NUFFT energy): under a
+load average of 8-10 the two-worker throughput was 1.7x (indoor), 1.65x (semi-urban LOS) and
+1.85x (NLOS) the previous version's in the same run, and the CPU time per sample 1.4-2.2x lower
+(one process: ~3.7 ms per NLOS sample, two thirds of it the NUFFT spreading and FFTs). The
+previous version measured ~1,250 / ~400 / ~270-300 samples/s (indoor / LOS / NLOS) with two
+workers on a partly loaded machine.
 """
 
 from __future__ import annotations
@@ -143,15 +142,20 @@ import scipy.fft
 SPEED_OF_LIGHT = 299_792_458.0
 #: Samples per random stream: block ``i`` draws from ``SeedSequence(seed, spawn_key=(i,))``.
 RNG_BLOCK = 32
+#: Version of the generated numbers, for cache keys: bumped whenever the same seed and settings
+#: give different data (2: delay rows by NUFFT instead of the closed-form Dirichlet sum; changes
+#: the data by ~1e-6 relative).
+GENERATOR_VERSION = 2
 #: Order of the correlated cluster parameters.
 PARAMETER_ORDER = ("SF", "DS", "EoD", "AoD", "EoA", "AoA")
 #: Largest angular spread used in ``tan`` [deg].
 MAX_SPREAD_DEG = 80.0
-#: Rows of the (path x element) x delay-row kernel evaluated per chunk (keeps it in cache).
+#: Rows (path x element) and groups (sample x element) spread per chunk (keeps it in cache).
 KERNEL_CHUNK_ROWS = 16384
-#: Width (grid points) and shape of the kernel of the non-uniform FFT for the total energy
-#: (2x oversampled grid; measured relative error of the energy ~1e-6).
-NUFFT_WIDTH = 6
+KERNEL_CHUNK_GROUPS = 128
+#: Width (grid points) and shape of the kernel of the non-uniform FFT (2x oversampled grid;
+#: measured relative error of the delay rows and of the total energy ~5e-7).
+NUFFT_WIDTH = 7
 NUFFT_BETA = 2.30 * NUFFT_WIDTH
 
 
@@ -434,13 +438,34 @@ def _unit_axes(azimuth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([c, s, z], -1), np.stack([-s, c, z], -1)
 
 
-def _offsets(z: np.ndarray, radial: np.ndarray, lateral: np.ndarray, a: np.ndarray,
-             b: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """MPC offsets ``[C, M, 3]`` from standard normals ``z [C, M, 3]`` and per-cluster axes."""
-    off = (z[..., 0:1] * a[:, None, None]) * radial[:, None, :]
-    off += (z[..., 1:2] * b[:, None, None]) * lateral[:, None, :]
-    off[..., 2] += z[..., 2] * h[:, None]
-    return off
+def _mpc_positions(centre: np.ndarray, z: np.ndarray, radial: np.ndarray, lateral: np.ndarray,
+                   a: np.ndarray, b: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """MPC positions ``[C, M, 3]``: ``centre + z_0 a radial + z_1 b lateral + z_2 h e_z``.
+
+    Parameters
+    ----------
+    centre : [C, 3]
+        Cluster centres [m].
+    z : [C, M, 3]
+        Standard normals.
+    radial, lateral : [C, 3]
+        Horizontal unit axes (zero z component).
+    a, b, h : [C]
+        Radial, lateral and vertical standard deviations [m].
+    """
+    za = z[..., 0] * a[:, None]
+    zb = z[..., 1] * b[:, None]
+    out = np.empty(z.shape)
+    for i in range(2):
+        out[..., i] = centre[:, i, None] + (za * radial[:, i, None] + zb * lateral[:, i, None])
+    out[..., 2] = centre[:, 2, None] + z[..., 2] * h[:, None]
+    return out
+
+
+def _norm3(v: np.ndarray) -> np.ndarray:
+    """Euclidean norm over the last axis (length 3), ``sqrt((x^2 + y^2) + z^2)``."""
+    x, y, z = v[..., 0], v[..., 1], v[..., 2]
+    return np.sqrt((x * x + y * y) + z * z)
 
 
 def _tan_spread(spread_deg: np.ndarray) -> np.ndarray:
@@ -545,12 +570,12 @@ def draw_block(rng: np.random.Generator, n: int,
     d_side = np.where(is_msl | is_bsl, d0_c, dist_b)
     b_ax = d_side * np.where(is_bsl, _tan_spread(aoa), _tan_spread(aod))
     h_ax = d_side * np.where(is_bsl, _tan_spread(eoa), _tan_spread(eod))
-    mpc_bs = centre_b[:, None, :] + _offsets(z, radial, lateral, a, b_ax, h_ax)
+    mpc_bs = _mpc_positions(centre_b, z, radial, lateral, a, b_ax, h_ax)
     # MS-side twin MPCs mirror the BS-side ones
-    mpc_ms = centre_m[:, None, :] + _offsets(z, rad_m, lat_m, a, dist_m * _tan_spread(aoa),
-                                             dist_m * _tan_spread(eoa))
+    mpc_ms = _mpc_positions(centre_m, z, rad_m, lat_m, a, dist_m * _tan_spread(aoa),
+                            dist_m * _tan_spread(eoa))
     mpc_ms = np.where(is_twin[:, None, None], mpc_ms, mpc_bs)
-    mpc_rest = np.linalg.norm(mpc_ms - ms_c[:, None, :], axis=-1) / c0
+    mpc_rest = _norm3(mpc_ms - ms_c[:, None, :]) / c0
     mpc_rest += np.where(is_twin, link, 0.0)[:, None]
 
     tau_c = np.where(
@@ -624,6 +649,72 @@ def element_positions(num_bs_antennas: int, wavelength_m: float) -> np.ndarray:
 
 
 @dataclass
+class _Paths:
+    """Paths of a block (MPCs and LOS), ordered by sample; every element sees the same paths.
+
+    ``p_bs [Q, 3]`` BS-side scattering point (the MS for LOS) [m], ``r2 [Q]`` its squared norm
+    [m^2], ``rest [Q]`` delay from there on to the MS [s], ``amp [Q]`` complex128 amplitude (no
+    phase from delay), ``counts [n]`` paths per sample, ``starts [n + 1]`` sample boundaries,
+    ``x [Nt]`` element positions [m], ``first [n]`` first arrival at any element [s].
+    """
+
+    p_bs: np.ndarray
+    r2: np.ndarray
+    rest: np.ndarray
+    amp: np.ndarray
+    counts: np.ndarray
+    starts: np.ndarray
+    x: np.ndarray
+    first: np.ndarray
+
+    def delays(self, x: np.ndarray, q0: int = 0, q1: int | None = None) -> np.ndarray:
+        """Absolute delays ``[len(x), q1 - q0]`` [s] from the elements at ``x`` to the MS."""
+        sl = slice(q0, q1)
+        return _element_delays(np.asarray(x, dtype=np.float64)[:, None], self.r2[None, sl],
+                               self.p_bs[None, sl, 0], self.rest[None, sl])
+
+
+def _element_delays(x: np.ndarray, r2: np.ndarray, px: np.ndarray, rest: np.ndarray
+                    ) -> np.ndarray:
+    """``|x e_x - p| / c + rest`` [s] (spherical wavefront), broadcast over the arguments.
+
+    Formed as ``sqrt(|p|^2 - 2 x p_x + x^2) / c + rest``: the same arithmetic for any slice, so a
+    delay does not depend on which slice of elements or paths it is computed in.
+    """
+    return np.sqrt(np.maximum(r2 - 2.0 * x * px + x**2, 0.0)) / SPEED_OF_LIGHT + rest
+
+
+def _paths_from_draw(d: Cost2100Draw, env: Cost2100Environment, nt: int) -> _Paths:
+    """Paths of a draw: MPCs of every cluster and one LOS path for samples that have one."""
+    n = d.n
+    p_bs = d.mpc_bs.reshape(-1, 3)
+    rest = d.mpc_rest.reshape(-1)
+    amp = d.mpc_gain.reshape(-1)
+    psample = np.repeat(d.cluster_sample, env.n_mpc)
+    los = np.flatnonzero(d.los_gain > 0)
+    if los.size:
+        p_bs = np.concatenate([d.ms[los], p_bs])
+        rest = np.concatenate([np.zeros(los.size), rest])
+        amp = np.concatenate([d.los_gain[los].astype(np.complex128), amp])
+        psample = np.concatenate([los, psample])
+        order = np.argsort(psample, kind="stable")
+        p_bs, rest, amp, psample = p_bs[order], rest[order], amp[order], psample[order]
+    counts = np.bincount(psample, minlength=n)
+    starts = np.r_[0, np.cumsum(counts)]
+    x = element_positions(nt, env.wavelength_m)
+    paths = _Paths(p_bs=p_bs, r2=np.sum(p_bs**2, axis=1), rest=rest, amp=amp, counts=counts,
+                   starts=starts, x=x, first=np.zeros(n))
+    # first arrival: over elements the distance is smallest at the element nearest to p_x
+    spacing = env.wavelength_m / 2.0
+    near = np.clip(np.rint(p_bs[:, 0] / spacing + (nt - 1) / 2.0), 0, nt - 1).astype(np.int64)
+    tau_near = _element_delays(x[near], paths.r2, p_bs[:, 0], rest)
+    has = np.flatnonzero(counts)
+    if has.size:
+        paths.first[has] = np.minimum.reduceat(tau_near, starts[has])
+    return paths
+
+
+@dataclass
 class _Rows:
     """Paths of a block as rows ordered (element, sample, path), grouped by (element, sample).
 
@@ -644,39 +735,14 @@ class _Rows:
 
 def _rows_from_draw(d: Cost2100Draw, env: Cost2100Environment, nt: int) -> _Rows:
     """Per-element delays (spherical wavefront) and gains of every path of a draw."""
-    n = d.n
-    m = env.n_mpc
-    # paths: MPCs of every cluster, then one LOS path for samples that have one
-    p_bs = d.mpc_bs.reshape(-1, 3)
-    rest = d.mpc_rest.reshape(-1)
-    amp = d.mpc_gain.reshape(-1)
-    psample = np.repeat(d.cluster_sample, m)
-    los = np.flatnonzero(d.los_gain > 0)
-    if los.size:
-        p_bs = np.concatenate([d.ms[los], p_bs])
-        rest = np.concatenate([np.zeros(los.size), rest])
-        amp = np.concatenate([d.los_gain[los].astype(np.complex128), amp])
-        psample = np.concatenate([los, psample])
-        order = np.argsort(psample, kind="stable")
-        p_bs, rest, amp, psample = p_bs[order], rest[order], amp[order], psample[order]
-    counts = np.bincount(psample, minlength=n)
-    q = psample.size
-    x = element_positions(nt, env.wavelength_m)
-    r2 = np.sum(p_bs**2, axis=1)
-    dist = np.sqrt(np.maximum(r2[None, :] - 2.0 * x[:, None] * p_bs[None, :, 0]
-                              + (x**2)[:, None], 0.0))  # [Nt, Q]
-    tau_abs = dist / SPEED_OF_LIGHT + rest[None, :]
-    starts = np.cumsum(counts) - counts
-    first = np.zeros(n)
-    has = np.flatnonzero(counts)
-    if has.size:
-        first[has] = np.minimum.reduceat(tau_abs.min(axis=0), starts[has])
-    tau = tau_abs - first[psample][None, :]
-    cycles = env.carrier_frequency_hz * tau_abs
-    offsets = (np.arange(nt)[:, None] * q + starts[None, :]).reshape(-1)
-    offsets = np.r_[offsets, nt * q]
-    return _Rows(amp=np.broadcast_to(amp, (nt, q)).reshape(-1), cycles=cycles.reshape(-1),
-                 tau=tau.reshape(-1), offsets=offsets, n=n, nt=nt, counts=counts)
+    p = _paths_from_draw(d, env, nt)
+    n, q = d.n, p.amp.size
+    tau_abs = p.delays(p.x)  # [Nt, Q]
+    tau = tau_abs - np.repeat(p.first, p.counts)[None, :]
+    offsets = np.r_[(np.arange(nt)[:, None] * q + p.starts[None, :-1]).reshape(-1), nt * q]
+    return _Rows(amp=np.broadcast_to(p.amp, (nt, q)).reshape(-1),
+                 cycles=(env.carrier_frequency_hz * tau_abs).reshape(-1), tau=tau.reshape(-1),
+                 offsets=offsets, n=n, nt=nt, counts=p.counts)
 
 
 def _rows_to_padded(rows: _Rows, num_paths: int) -> tuple[np.ndarray, np.ndarray]:
@@ -773,100 +839,144 @@ def frequency_response(g: np.ndarray, tau: np.ndarray, frequencies_hz: np.ndarra
     return np.ascontiguousarray(h[..., 0].reshape(b, nt, -1).transpose(0, 2, 1))
 
 
-_PHI_HAT_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+_DECONV_CACHE: dict[int, np.ndarray] = {}
 
 
-def _nufft_deconvolution(nc: int) -> tuple[np.ndarray, np.ndarray]:
-    """``1 / Phi(k)^2`` of the spreading kernel for ``k < 0`` and ``k >= 0``, each entry twice.
+def _nufft_deconvolution(nc: int) -> np.ndarray:
+    """``1 / Phi(k)`` of the spreading kernel at the ``Nc`` centred frequencies, in FFT order.
 
-    ``Phi(omega) = int phi(s) cos(omega s) ds`` in grid units at ``omega = pi k / Nc``, for
-    ``k = -(Nc//2) .. -1`` and ``k = 0 .. Nc - Nc//2 - 1``, by Gauss-Legendre quadrature; every
-    value is repeated for the real and imaginary parts (float32 layout of the spectrum).
+    ``Phi(omega) = int phi(s) cos(omega s) ds`` (grid units) at ``omega = pi k / Nc`` (the grid
+    spacing is half a delay bin), ``k = 0 .. Nc - Nc//2 - 1, -(Nc//2) .. -1``, by Gauss-Legendre
+    quadrature.
+
+    Returns
+    -------
+    psi : [Nc] float32
     """
-    if nc not in _PHI_HAT_CACHE:
+    if nc not in _DECONV_CACHE:
         w = NUFFT_WIDTH
         x, wq = np.polynomial.legendre.leggauss(4 * w + 40)
         phi = np.exp(NUFFT_BETA * (np.sqrt(1.0 - x**2) - 1.0))
-        k = np.arange(-(nc // 2), nc - nc // 2)
+        k = np.fft.fftfreq(nc, 1.0 / nc)
         hat = (w / 2.0) * np.sum(np.cos((np.pi * k / nc)[:, None] * (x * (w / 2.0))[None, :])
                                  * (wq * phi)[None, :], axis=1)
-        psi = np.repeat(1.0 / hat**2, 2)
-        _PHI_HAT_CACHE[nc] = (psi[: 2 * (nc // 2)], psi[2 * (nc // 2):])
-    return _PHI_HAT_CACHE[nc]
+        _DECONV_CACHE[nc] = (1.0 / hat).astype(np.float32)
+    return _DECONV_CACHE[nc]
 
 
-def _energy_rows(t: np.ndarray, cr: np.ndarray, ci: np.ndarray, group: np.ndarray,
-                 num_groups: int, nc: int) -> np.ndarray:
-    """``sum_k |sum_r c_r exp(-j 2 pi k t_r / Nc)|^2`` per group, ``k = -(Nc//2) ...``, by NUFFT.
+def _coefficients(cycles: np.ndarray, amp: np.ndarray) -> np.ndarray:
+    """``amp exp(-j 2 pi cycles)`` as complex64 (phase wrapped in float64 first).
 
-    Type-1 non-uniform FFT: each row is spread onto a ``2 Nc``-point periodic grid with the
-    exponential-of-semicircle kernel (width :data:`NUFFT_WIDTH`), the grid is Fourier
-    transformed and divided by the kernel's transform (relative accuracy ~1e-6).
+    Parameters
+    ----------
+    cycles : [...] float64
+        Phase [cycles].
+    amp : [...] complex
+        Amplitudes (broadcast against ``cycles``).
+
+    Returns
+    -------
+    c : [...] complex64
+    """
+    ph = cycles - np.rint(cycles)
+    ph = ((-2.0 * np.pi) * ph).astype(np.float32)
+    c = np.empty(ph.shape, np.complex64)
+    c.real = np.cos(ph)
+    c.imag = np.sin(ph)
+    c *= amp.astype(np.complex64)
+    return c
+
+
+def _spectrum(t: np.ndarray, c: np.ndarray, gsize: np.ndarray, nc: int) -> np.ndarray:
+    """``G[g, k] = sum_r c_r exp(-j 2 pi k t_r / Nc)`` per group, by a type-1 NUFFT.
+
+    Each row is spread onto a periodic ``2 Nc``-point grid (spacing half a delay bin) with the
+    exponential-of-semicircle kernel ``phi(s) = exp(beta (sqrt(1 - s^2) - 1))`` of width
+    :data:`NUFFT_WIDTH`; the grid is Fourier transformed, the ``Nc`` centred frequencies are kept
+    and divided by the kernel's transform. Float32 (relative error ~5e-7). Each group's output
+    depends only on its own rows, in order (``np.add.at`` is sequential).
 
     Parameters
     ----------
     t : [R] float64
-        Delays in bins.
-    cr, ci : [R] float32
-        Real and imaginary parts of the coefficients ``c_r``.
-    group : [R] int
-        Group of each row.
-    num_groups, nc : int
-        Number of groups ``G``, ``Nc``.
+        Delays in bins; rows sorted by group.
+    c : [R] complex64
+        Coefficients ``c_r``.
+    gsize : [G] int
+        Rows per group.
+    nc : int
+        ``Nc``.
 
     Returns
     -------
-    energy : [G] float64
+    G : [G, Nc] complex64
+        At ``k = 0 .. Nc - Nc//2 - 1, -(Nc//2) .. -1`` (FFT order).
     """
     w = NUFFT_WIDTH
+    ng = gsize.size
     nf = 2 * nc
-    u = 2.0 * t  # grid coordinate (spacing pi / Nc in x = 2 pi t / Nc)
+    nfp = nf + w  # w overflow points, folded back below (periodic grid)
+    u = 2.0 * t
     l0 = np.ceil(u - w / 2.0)
-    s = ((l0 - u).astype(np.float32)[None, :]
-         + np.arange(w, dtype=np.float32)[:, None]) * np.float32(2.0 / w)  # [w, R] in [-1, 1]
+    s = ((l0 - u) * (2.0 / w)).astype(np.float32)  # [-1, -1 + 2/w)
+    s = np.add.outer(np.arange(w, dtype=np.float32) * np.float32(2.0 / w), s)  # [w, R]
     np.multiply(s, s, out=s)
     np.subtract(np.float32(1.0), s, out=s)
     np.maximum(s, np.float32(0.0), out=s)
     np.sqrt(s, out=s)
-    np.subtract(s, np.float32(1.0), out=s)
     np.multiply(s, np.float32(NUFFT_BETA), out=s)
+    np.subtract(s, np.float32(NUFFT_BETA), out=s)
     phi = np.exp(s, out=s)
-    # the grid is padded by w points whose overflow is folded back (periodic grid)
-    nfp = nf + w
-    base = group * nfp + np.mod(l0.astype(np.int64), nf)
-    idx = (base[None, :] + np.arange(w)[:, None]).reshape(-1)
-    size = num_groups * nfp
-    bre = np.bincount(idx, weights=(phi * cr[None, :]).reshape(-1), minlength=size)
-    bim = np.bincount(idx, weights=(phi * ci[None, :]).reshape(-1), minlength=size)
-    grid = np.empty((num_groups, nfp), np.complex64)
-    grid.real = bre.reshape(num_groups, nfp)
-    grid.imag = bim.reshape(num_groups, nfp)
+    wrapped = l0 - nf * np.floor(l0 / nf)  # periodic grid, in [0, nf)
+    base = np.repeat(np.arange(ng) * nfp, gsize) + wrapped.astype(np.int64)
+    grid = np.zeros((ng, nfp), np.complex64)
+    np.add.at(grid.reshape(-1), np.add.outer(np.arange(w), base).reshape(-1),
+              (phi * c).reshape(-1))  # 1-D: numpy's fast path
     grid[:, :w] += grid[:, nf:]
-    grid = grid[:, :nf]
-    spec = scipy.fft.fft(grid, axis=1, workers=1, overwrite_x=True).view(np.float32)
-    kpos = nc - nc // 2  # k = 0 .. kpos-1 at the start, k = -(Nc//2) .. -1 at the end
-    psi_neg, psi_pos = _nufft_deconvolution(nc)
-    pos = spec[:, : 2 * kpos]
-    neg = spec[:, 2 * (nf - nc // 2):]
-    return (np.sum((pos * pos) * psi_pos, axis=1, dtype=np.float64)
-            + np.sum((neg * neg) * psi_neg, axis=1, dtype=np.float64))
+    spec = scipy.fft.fft(grid[:, :nf], axis=1, workers=1, overwrite_x=True)
+    kpos = nc - nc // 2
+    out = np.empty((ng, nc), np.complex64)
+    out[:, :kpos] = spec[:, :kpos]
+    out[:, kpos:] = spec[:, nf - nc // 2:]
+    out *= _nufft_deconvolution(nc)
+    return out
 
 
-def _row_prefactor(m: np.ndarray, m0: float, nc: int) -> np.ndarray:
-    """``(-1)^m exp(j pi (Nc-1) m / Nc) / (sqrt(Nc) cos(pi (m - m0) / Nc))`` per delay row."""
-    sign = np.where(m % 2, -1.0, 1.0)
-    return sign * np.exp(1j * np.pi * (nc - 1) * m / nc) / (
-        math.sqrt(nc) * np.cos(np.pi * (m - m0) / nc))
+def _rows_energy(spec: np.ndarray, num_rows: int, nc: int) -> tuple[np.ndarray, np.ndarray]:
+    """First ``Na`` rows of the unitary delay transform and the total energy, per group.
+
+    Parameters
+    ----------
+    spec : [G, Nc] complex64
+        Tones ``H_k`` at ``k = k' + Nc//2`` for the centred ``k'`` in FFT order
+        (:func:`_spectrum`); overwritten.
+    num_rows, nc : int
+        ``Na``, ``Nc``.
+
+    Returns
+    -------
+    h : [G, Na] complex128
+        ``(1/sqrt(Nc)) sum_k H_k exp(+j 2 pi k m / Nc)`` for ``m < Na``:
+        ``exp(+j 2 pi (Nc//2) m / Nc) sqrt(Nc) ifft(spec)[m]``.
+    e : [G] float64
+        ``sum_k |H_k|^2``.
+    """
+    v = spec.view(np.float32)
+    e = np.sum(v * v, axis=1, dtype=np.float64)
+    m = np.arange(num_rows)
+    pref = math.sqrt(nc) * np.exp(2j * np.pi * ((nc // 2) * m % nc) / nc)
+    h = scipy.fft.ifft(spec, axis=1, workers=1, overwrite_x=True)[:, :num_rows] * pref
+    return h, e
 
 
 def _delay_rows(t: np.ndarray, cycles: np.ndarray, amp: np.ndarray, offsets: np.ndarray,
-                num_rows: int, nc: int, energy: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                num_rows: int, nc: int) -> tuple[np.ndarray, np.ndarray]:
     """First ``Na`` rows of the unitary delay transform, and the total energy, per group.
 
     Row ``r`` contributes ``amp_r exp(-j 2 pi (cycles_r + k t_r / Nc))`` to tone ``k = 0..Nc-1``
     of its group; rows are sorted by group, group ``g`` holds rows ``offsets[g]:offsets[g+1]``.
-    Work is done in chunks of whole groups of about :data:`KERNEL_CHUNK_ROWS` rows; every output
-    depends only on its own group's rows (in order), so results do not depend on chunking.
+    Work is done in chunks of whole groups (about :data:`KERNEL_CHUNK_ROWS` rows, at most
+    :data:`KERNEL_CHUNK_GROUPS` groups); results do not depend on chunking.
 
     Parameters
     ----------
@@ -880,8 +990,6 @@ def _delay_rows(t: np.ndarray, cycles: np.ndarray, amp: np.ndarray, offsets: np.
         Group boundaries.
     num_rows, nc : int
         ``Na`` and ``Nc``.
-    energy : bool
-        Also compute ``sum_k |H_k|^2`` per group (else zeros).
 
     Returns
     -------
@@ -890,83 +998,20 @@ def _delay_rows(t: np.ndarray, cycles: np.ndarray, amp: np.ndarray, offsets: np.
     e : [G] float64
         ``sum_k |H_k|^2``.
     """
-    na = int(num_rows)
     ng = offsets.size - 1
-    h = np.zeros((ng, na), np.complex128)
+    h = np.zeros((ng, int(num_rows)), np.complex128)
     e = np.zeros(ng)
-    m0 = (na - 1) / 2.0
-    bm = np.pi * (np.arange(na) - m0) / nc
-    y = np.tan(bm).astype(np.float32)
-    cb = np.cos(bm).astype(np.float32)
-    pref = _row_prefactor(np.arange(na), m0, nc)
     g0 = 0
     while g0 < ng:
         g1 = int(np.searchsorted(offsets, offsets[g0] + KERNEL_CHUNK_ROWS, side="right")) - 1
-        g1 = min(max(g1, g0 + 1), ng)
+        g1 = min(max(g1, g0 + 1), g0 + KERNEL_CHUNK_GROUPS, ng)
         r0, r1 = int(offsets[g0]), int(offsets[g1])
         if r1 > r0:
-            hh, ee = _delay_rows_chunk(t[r0:r1], cycles[r0:r1], amp[r0:r1],
-                                       offsets[g0:g1 + 1] - r0, na, nc, m0, y, cb, energy)
-            h[g0:g1] = hh * pref
-            e[g0:g1] = ee
+            tc = t[r0:r1]
+            c = _coefficients(cycles[r0:r1] + ((nc // 2) / nc) * tc, amp[r0:r1])  # centred k'
+            spec = _spectrum(tc, c, np.diff(offsets[g0:g1 + 1]), nc)
+            h[g0:g1], e[g0:g1] = _rows_energy(spec, num_rows, nc)
         g0 = g1
-    return h, e
-
-
-def _delay_rows_chunk(t, cycles, amp, offs, na, nc, m0, y, cb, energy):
-    """One chunk of whole groups for :func:`_delay_rows`; ``h`` before the row prefactor.
-
-    With ``A = pi (t - m0) / Nc`` wrapped to ``[-pi/2, pi/2)`` and ``B_m = pi (m - m0) / Nc``:
-    ``sin(pi (t - m) / Nc) = cos B_m cos A (tan A - tan B_m)``, so the bulk is
-    ``sum_r W_r / (T_r - y_m)`` with ``W_r = amp_r sin(pi t_r) exp(-j 2 pi (cycles_r +
-    (Nc-1) t_r / (2 Nc))) / cos A_r``, ``T_r = tan A_r``, ``y_m = tan B_m`` (float32, layout
-    ``[Na, R]``). On the nearest row ``m = round(t_r)`` the difference ``T_r - y_m`` would lose
-    its digits; it is replaced by ``sin(pi r / Nc) / (cos A cos B_m)``, ``r = t - m``, which is
-    accurate to float32 precision (and ``r = 0`` by ``r = 1e-8``).
-    """
-    ng = offs.size - 1
-    gsize = np.diff(offs)
-    lo, hi = m0 - nc / 2.0, m0 + nc / 2.0
-    if t.size and (t.min() < lo or t.max() >= hi):
-        t = t - nc * np.floor((t - lo) / nc)  # D is Nc-periodic
-    nr = np.rint(t)
-    ri = nr.astype(np.int64)
-    r = (t - nr).astype(np.float32)
-    r[r == 0] = np.float32(1e-8)
-    ph = cycles + ((nc - 1) / (2.0 * nc)) * t + 0.5 * nr  # exp(-j pi nr) = (-1)^nr
-    ph -= np.rint(ph)
-    ph = ((2.0 * np.pi) * ph).astype(np.float32)
-    a = ((np.pi / nc) * (t - m0)).astype(np.float32)
-    ca = np.maximum(np.cos(a), np.float32(1e-30))
-    tt = np.sin(a) / ca
-    s = np.sin(np.float32(np.pi) * r) / ca
-    amr = amp.real.astype(np.float32)
-    ami = amp.imag.astype(np.float32)
-    ar = amr * s
-    ai = ami * s
-    cph = np.cos(ph)
-    sph = np.sin(ph)
-    wr = ar * cph + ai * sph  # (ar + j ai) exp(-j ph)
-    wi = ai * cph - ar * sph
-    den = np.subtract(tt[None, :], y[:, None])  # [Na, R]
-    sing = np.flatnonzero((ri >= 0) & (ri < na))
-    mm = ri[sing]
-    np.put(den, mm * t.size + sing, np.sin(np.float32(np.pi / nc) * r[sing]) / (ca[sing] * cb[mm]))
-    re = np.divide(wr[None, :], den)
-    np.divide(wi[None, :], den, out=den)
-    nonempty = np.flatnonzero(gsize > 0)
-    h = np.zeros((ng, na), np.complex128)
-    h.real[nonempty] = np.add.reduceat(re, offs[nonempty], axis=1).T
-    h.imag[nonempty] = np.add.reduceat(den, offs[nonempty], axis=1).T
-    e = np.zeros(ng)
-    if energy:
-        ph2 = cycles + ((nc // 2) / nc) * t
-        ph2 -= np.rint(ph2)
-        ph2 = ((2.0 * np.pi) * ph2).astype(np.float32)
-        c2 = np.cos(ph2)
-        s2 = np.sin(ph2)
-        gl = np.repeat(np.arange(ng), gsize)
-        e = _energy_rows(t, amr * c2 + ami * s2, ami * c2 - amr * s2, gl, ng, nc)
     return h, e
 
 
@@ -1034,18 +1079,65 @@ def _kept_fraction(h_d: np.ndarray, e: np.ndarray, nt: int, n: int) -> np.ndarra
 
 # --------------------------------------------------------------------------- AD generation
 
+def _chunks(counts: np.ndarray, nt: int) -> Iterator[tuple[int, int, int, int]]:
+    """``(e0, e1, s0, s1)``: elements ``e0:e1`` x samples ``s0:s1`` of a block, in cache-sized
+    chunks (whole elements while an element's paths fit in :data:`KERNEL_CHUNK_ROWS`, else runs
+    of samples of one element; at most :data:`KERNEL_CHUNK_GROUPS` groups)."""
+    n = counts.size
+    q = int(counts.sum())
+    if q <= KERNEL_CHUNK_ROWS:
+        ne = max(1, min(KERNEL_CHUNK_ROWS // max(q, 1), KERNEL_CHUNK_GROUPS // max(n, 1)))
+        for e0 in range(0, nt, ne):
+            yield e0, min(nt, e0 + ne), 0, n
+        return
+    ends = np.cumsum(counts)
+    runs, s0 = [], 0
+    while s0 < n:
+        before = int(ends[s0 - 1]) if s0 else 0
+        s1 = int(np.searchsorted(ends, before + KERNEL_CHUNK_ROWS, side="right"))
+        s1 = min(max(s1, s0 + 1), s0 + KERNEL_CHUNK_GROUPS, n)
+        runs.append((s0, s1))
+        s0 = s1
+    for e in range(nt):
+        for s0, s1 in runs:
+            yield e, e + 1, s0, s1
+
+
+def _ad_block(d: Cost2100Draw, env: Cost2100Environment, nt: int, nc: int, df: float,
+              na: int) -> tuple[np.ndarray, np.ndarray]:
+    """Truncated angular-delay channels ``[n, Na, Nt]`` and energy kept ``[n]`` of one draw.
+
+    Delays, coefficients and NUFFT are formed chunk by chunk (:func:`_chunks`) so that the
+    per-(element, path) arrays stay in cache. With ``f_k = (k' + Nc//2) df + f_0`` and
+    ``f_0 = -(Nc//2) df`` the coefficient of the centred tones is ``amp exp(-j 2 pi f_c tau_abs)``.
+    """
+    p = _paths_from_draw(d, env, nt)
+    n = d.n
+    first = np.repeat(p.first, p.counts)
+    h_d = np.zeros((nt, n, na), np.complex128)
+    e = np.zeros((nt, n))
+    for e0, e1, s0, s1 in _chunks(p.counts, nt):
+        q0, q1 = int(p.starts[s0]), int(p.starts[s1])
+        if q1 == q0:
+            continue
+        tau_abs = p.delays(p.x[e0:e1], q0, q1)  # [ne, q]
+        t = (tau_abs - first[None, q0:q1]) * (nc * df)
+        c = _coefficients(env.carrier_frequency_hz * tau_abs, p.amp[None, q0:q1])
+        spec = _spectrum(t.reshape(-1), c.reshape(-1), np.tile(p.counts[s0:s1], e1 - e0), nc)
+        hh, ee = _rows_energy(spec, na, nc)
+        h_d[e0:e1, s0:s1] = hh.reshape(e1 - e0, s1 - s0, na)
+        e[e0:e1, s0:s1] = ee.reshape(e1 - e0, s1 - s0)
+    h_d = h_d.reshape(nt * n, na)
+    return _to_angular(h_d, nt, n), _kept_fraction(h_d, e.reshape(-1), nt, n)
+
+
 def _ad_blocks(seed: int, env: Cost2100Environment, nt: int, nc: int, bandwidth_hz: float,
                na: int, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
     """Samples ``start:stop`` (``start`` a multiple of ``RNG_BLOCK``) of :func:`generate_cost2100_ad`."""
-    f0, df = baseband_grid(nc, bandwidth_hz)
-    hs, es = [], []
-    for _, d in draw_samples(stop, env, seed, first_block=start // RNG_BLOCK):
-        rows = _rows_from_draw(d, env, nt)
-        cycles = rows.cycles + f0 * rows.tau
-        h_d, e = _delay_rows(rows.tau * (nc * df), cycles, rows.amp, rows.offsets, na, nc)
-        hs.append(_to_angular(h_d, nt, rows.n))
-        es.append(_kept_fraction(h_d, e, nt, rows.n))
-    return np.concatenate(hs), np.concatenate(es)
+    _, df = baseband_grid(nc, bandwidth_hz)
+    parts = [_ad_block(d, env, nt, nc, df, na)
+             for _, d in draw_samples(stop, env, seed, first_block=start // RNG_BLOCK)]
+    return np.concatenate([h for h, _ in parts]), np.concatenate([k for _, k in parts])
 
 
 @contextmanager

@@ -177,10 +177,15 @@ def load_csinet_split(path: Path, key: str = "HT", num_subcarriers: int = 1024,
 
 
 def cache_key(generator_config: dict, split: str, n: int, seed: int) -> str:
-    """Stable hash of everything that determines a generated split."""
-    blob = json.dumps({"config": generator_config, "split": split, "n": n, "seed": seed,
-                       "format": FORMAT, "version": FORMAT_VERSION,
-                       "generation_batch": GENERATION_BATCH}, sort_keys=True)
+    """Stable hash of everything that determines a generated split (including the generator's
+    own version where it has one, so that a changed generator does not reuse stale files)."""
+    key = {"config": generator_config, "split": split, "n": n, "seed": seed,
+           "format": FORMAT, "version": FORMAT_VERSION, "generation_batch": GENERATION_BATCH}
+    if generator_config.get("family") == "cost2100":
+        from channels.cost2100 import GENERATOR_VERSION
+
+        key["generator_version"] = GENERATOR_VERSION
+    blob = json.dumps(key, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -358,7 +363,7 @@ def generate(generator_config: dict, n: int, seed: int, progress: bool = False
     """Generate ``n`` channels of the family named in ``generator_config['family']``."""
     family = generator_config["family"]
     if family == "cost2100":
-        from channels.cost2100 import generate_cost2100_ad
+        from channels.cost2100 import GENERATOR_VERSION, generate_cost2100_ad
 
         g = generator_config
         h_ad, kept = generate_cost2100_ad(
@@ -366,7 +371,8 @@ def generate(generator_config: dict, n: int, seed: int, progress: bool = False
             num_subcarriers=g["num_subcarriers"], bandwidth_hz=g["bandwidth_hz"],
             num_delay_rows=g["num_delay_rows"], seed=seed,
             workers=COST2100_WORKERS if n >= COST2100_POOL_MIN else 1)
-        meta = {"generator": f"cost2100-{g['environment']}", "config": g, "seed": seed, "n": n,
+        meta = {"generator": f"cost2100-{g['environment']}",
+                "generator_version": GENERATOR_VERSION, "config": g, "seed": seed, "n": n,
                 "delay_resolution_s": 1.0 / g["bandwidth_hz"],
                 "energy_kept_mean": float(np.mean(kept)) if n else None,
                 "notes": [("truncated angular-delay channel stored; the truncated channel is "

@@ -104,14 +104,16 @@ def make_links(specs, z_train: np.ndarray, trained_range: dict | None = None
 
 def codec_inputs(ds: CirDataset, num_rows: int, batch_size: int, snr_db: float | None,
                  rng: np.random.Generator | None, pilot_length: int | None = None,
-                 reference: str = "per_sample") -> np.ndarray:
+                 reference: str = "per_sample", limit: int | None = None) -> np.ndarray:
     """Real truncated angular-delay CSI ``[N, Na, Nt, 2]`` of a data set (not normalised).
 
     With ``snr_db`` set, the CSI is the LS estimate at that pilot SNR, else the true channel.
+    ``limit`` keeps the first ``limit`` samples only.
     """
-    out = np.empty((len(ds), num_rows, ds.num_antennas, 2), np.float32)
-    for start in range(0, len(ds), batch_size):
-        h = ds.channels(start, start + batch_size)
+    n = len(ds) if limit is None else min(limit, len(ds))
+    out = np.empty((n, num_rows, ds.num_antennas, 2), np.float32)
+    for start in range(0, n, batch_size):
+        h = ds.channels(start, min(start + batch_size, n))
         if snr_db is not None:
             h = estimation.estimate_channel(h, snr_db, rng, pilot_length=pilot_length,
                                             reference=reference)
@@ -154,8 +156,10 @@ class Run:
     def load_data(self) -> None:
         """Generate or load every split the scenario needs."""
         t0 = time.perf_counter()
-        need = [(n, "train") for n in self.sc.training.train_sets if self.sc.codecs]
-        need += [(n, "val") for n in self.sc.training.train_sets if self.sc.codecs]
+        tr = self.sc.training
+        train_names = list(tr.train_sets) + [n for m in tr.mixtures for n in m.sets]
+        train_names += [ft.target for ft in tr.fine_tune]
+        need = [(n, split) for split in ("train", "val") for n in train_names if self.sc.codecs]
         need += [(n, "test") for n in self.sc.evaluation.test_sets]
         for name, split in dict.fromkeys(need):
             cfg = self.sc.datasets[name]
@@ -173,56 +177,137 @@ class Run:
         self.timings["data_s"] = time.perf_counter() - t0
 
     # -- stage 2: codecs ----------------------------------------------------------------------
-    def _model_key(self, spec, cr: int, train_set: str, train_fb) -> str:
-        cfg = self.sc.datasets[train_set]
+    def _model_key(self, spec, cr: int, train_set: str, train_fb, members: list[str] | None = None,
+                   extra: dict | None = None) -> str:
+        members = members or [train_set]
         training = self.sc.training.model_dump()
-        del training["feedback"]  # a model depends only on its own training link
+        for k in ("feedback", "mixtures", "fine_tune"):  # a model depends only on its own
+            del training[k]
+        if extra:
+            training["extra"] = extra
         if train_fb.kind != "ideal":  # (ideal keeps the keys of models trained before the option)
             training["feedback"] = train_fb.model_dump()
+        cfgs = [self.sc.datasets[m] for m in members]
         key = {
-            "codec": spec.model_dump(), "cr": cr, "data": cfg.model_dump(),
+            "codec": spec.model_dump(), "cr": cr,
+            "data": cfgs[0].model_dump() if len(cfgs) == 1 else [c.model_dump() for c in cfgs],
             "train_set": train_set, "training": training,
             "preprocessing": self.sc.preprocessing.model_dump(), "seed": self.sc.seed,
             "estimation": self.sc.estimation.model_dump(exclude={"pilot_snr_db"})}
-        if cfg.family == "csinet_mat":  # a file named in the scenario may be replaced
-            key["data_files"] = [[str(p), p.stat().st_size, p.stat().st_mtime_ns]
-                                 for p in (cfg.train_file, cfg.val_file)]
+        for cfg in cfgs:
+            if cfg.family == "csinet_mat":  # a file named in the scenario may be replaced
+                key.setdefault("data_files", []).extend(
+                    [str(p), p.stat().st_size, p.stat().st_mtime_ns]
+                    for p in (cfg.train_file, cfg.val_file))
         blob = json.dumps(key, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
+    def _inputs(self, name: str, split: str, limit: int | None = None) -> np.ndarray:
+        """Real codec inputs ``[N, Na, Nt, 2]`` of one split of a data set (LS estimates at
+        ``training.pilot_snr_db`` when set), the first ``limit`` samples if given."""
+        sc, tr = self.sc, self.sc.training
+        rng = rng_for(sc.seed, "train-pilots", name, split)
+        return codec_inputs(self.datasets[(name, split)], sc.preprocessing.num_delay_rows,
+                            sc.evaluation.batch_size, tr.pilot_snr_db, rng,
+                            sc.estimation.pilot_length, sc.estimation.noise_reference, limit)
+
+    def _fit_links(self, tc: TrainedCodec, train_fb, x_train: np.ndarray) -> None:
+        """Fit the scenario's feedback links on the codec's training codewords."""
+        sc = self.sc
+        z_train = tc.codec.encode(tc.codec.ue_prepare(x_train)[0])
+        qfile = tc.model_dir / "trained_quantizer.json"
+        trained_range = json.loads(qfile.read_text()) if qfile.is_file() else None
+        specs = [f for f in sc.feedback if sc.evaluation.feedback_pairing == "all"
+                 or feedback_matches(train_fb, f)]
+        tc.links = make_links(specs, z_train, trained_range)
+
     def train_codecs(self, run_dir: Path) -> list[TrainedCodec]:
-        """Train (or load from the model cache) every codec x CR x training set."""
+        """Train (or load from the model cache) every codec x CR x training link on every
+        training set and mixture, then the fine-tuned variants."""
         t0 = time.perf_counter()
-        sc, na, tr = self.sc, self.sc.preprocessing.num_delay_rows, self.sc.training
-        trained = []
-        for train_set in tr.train_sets:
-            xs = {}
-            for split in ("train", "val"):
-                ds = self.datasets[(train_set, split)]
-                rng = rng_for(sc.seed, "train-pilots", train_set, split)
-                xs[split] = codec_inputs(ds, na, sc.evaluation.batch_size, tr.pilot_snr_db, rng,
-                                         sc.estimation.pilot_length, sc.estimation.noise_reference)
-            pre = sc.preprocessing
+        sc, tr, pre = self.sc, self.sc.training, self.sc.preprocessing
+        sources = [(n, [n]) for n in tr.train_sets] + [(m.name, m.sets) for m in tr.mixtures]
+        trained, train_inputs = [], {}
+        for label, members in sources:
+            xs = {split: np.concatenate([self._inputs(m, split) for m in members])
+                  for split in ("train", "val")}
+            train_inputs[label] = xs["train"]
             unit = {k: transforms.unit_power(v)[0] if pre.power_normalization else v
                     for k, v in xs.items()}
             norm = transforms.Normalizer.fit(unit["train"], pre.scale)
             xn = {k: norm.forward(v) for k, v in unit.items()}
             for spec in sc.codecs:
                 for cr in spec.compression_ratios:
-                    for train_fb in self.sc.training.feedback_list():
-                        tc = self._train_one(spec, cr, train_set, train_fb, xn, norm, run_dir)
-                        z_train = tc.codec.encode(tc.codec.ue_prepare(xs["train"])[0])
-                        qfile = tc.model_dir / "trained_quantizer.json"
-                        trained_range = json.loads(qfile.read_text()) if qfile.is_file() else None
-                        specs = [f for f in sc.feedback if sc.evaluation.feedback_pairing == "all"
-                                 or feedback_matches(train_fb, f)]
-                        tc.links = make_links(specs, z_train, trained_range)
+                    for train_fb in tr.feedback_list():
+                        tc = self._train_one(spec, cr, label, train_fb, xn, norm, run_dir,
+                                             members=members)
+                        self._fit_links(tc, train_fb, xs["train"])
                         trained.append(tc)
+        for ft in tr.fine_tune:
+            xs = {"train": self._inputs(ft.target, "train", ft.n_samples),
+                  "val": self._inputs(ft.target, "val")}
+            for base in [t for t in trained if t.train_set == ft.base]:
+                tc = self._fine_tune(base, ft, xs, run_dir)
+                train_fb = next(f for f in tr.feedback_list()
+                                if f.label() == base.train_feedback)
+                self._fit_links(tc, train_fb, xs["train"])
+                trained.append(tc)
         self.timings["training_s"] = time.perf_counter() - t0
         return trained
 
+    def _fine_tune(self, base: TrainedCodec, ft, xs: dict, run_dir: Path) -> TrainedCodec:
+        """Continue training ``base`` on ``ft.n_samples`` target samples (the base codec's
+        normaliser is kept: the UE and BS do not re-fit scalings on the new data)."""
+        sc = self.sc
+        codec0 = base.codec
+        label = ft.label()
+        fb = "" if base.train_feedback == "ideal" else f"_{base.train_feedback}"
+        tag = f"{codec0.name}_cr{codec0.compression_ratio}_{label}{fb}"
+        spec = next(c for c in sc.codecs if get_codec_class(c.name).name == codec0.name)
+        train_fb = next(f for f in sc.training.feedback_list() if f.label() == base.train_feedback)
+        key = self._model_key(spec, codec0.compression_ratio, label, train_fb,
+                              members=[ft.target], extra={"fine_tune": ft.model_dump(),
+                                                          "base_model": base.model_dir.name})
+        model_dir = self.cache_dir / "models" / f"{tag}-{key}"
+        if model_dir.exists() and not self.retrain:
+            codec, cached = Codec.load(model_dir), True
+            self.echo(f"codec {tag}: loaded from {model_dir}")
+        else:
+            codec = Codec.load(base.model_dir)  # a fresh copy of the base model
+            xn = {k: codec.ue_prepare(v)[0] for k, v in xs.items()}
+            settings = TrainSettings(epochs=ft.epochs, batch_size=sc.training.batch_size,
+                                     learning_rate=ft.learning_rate, schedule="constant",
+                                     seed=derive_seed(sc.seed, "fine-tune", tag))
+            link_layer = training_link(train_fb, seed=derive_seed(sc.seed, "train-link", tag))
+            codec.fit(xn["train"], xn["val"], settings, progress=self.progress,
+                      train_link=link_layer)
+            self._save_model(codec, model_dir, link_layer)
+            cached = False
+            self.echo(f"codec {tag}: fine-tuned on {ft.n_samples} {ft.target} samples, best val "
+                      f"MSE {min(r['val_loss'] for r in codec.history):.3e}")
+        self._copy_to_run(model_dir, run_dir, tag, f"{codec.name} CR{codec.compression_ratio} "
+                          f"{label}")
+        return TrainedCodec(codec, label, [], model_dir, cached, base.train_feedback)
+
+    @staticmethod
+    def _save_model(codec: Codec, model_dir: Path, link_layer) -> None:
+        codec.save(model_dir)
+        (model_dir / "history.json").write_text(json.dumps(codec.history))
+        if isinstance(link_layer, QuantizeSTE):
+            lo, hi = link_layer.quantizer_range()
+            (model_dir / "trained_quantizer.json").write_text(json.dumps(
+                {"law": link_layer.law, "bits": link_layer.bits, "mu": link_layer.mu,
+                 "lo": lo, "hi": hi}))
+
+    @staticmethod
+    def _copy_to_run(model_dir: Path, run_dir: Path, tag: str, title: str) -> None:
+        history = json.loads((model_dir / "history.json").read_text())
+        shutil.copytree(model_dir, run_dir / "models" / tag)
+        pd.DataFrame(history).to_csv(run_dir / f"training_{tag}.csv", index=False)
+        plots.plot_training_curve(history, run_dir / f"training_{tag}.png", title)
+
     def _train_one(self, spec, cr: int, train_set: str, train_fb, xn: dict, norm,
-                   run_dir: Path) -> TrainedCodec:
+                   run_dir: Path, members: list[str] | None = None) -> TrainedCodec:
         """Train one codec x CR on one training set with one training-time link (or load it from
         the model cache); copies the model and its training curve into the run directory."""
         sc, na, tr = self.sc, self.sc.preprocessing.num_delay_rows, self.sc.training
@@ -230,7 +315,7 @@ class Run:
         fb_label = train_fb.label()
         tag = f"{cls.name}_cr{cr}_{train_set}" + ("" if fb_label == "ideal" else f"_{fb_label}")
         model_dir = (self.cache_dir / "models"
-                     / f"{tag}-{self._model_key(spec, cr, train_set, train_fb)}")
+                     / f"{tag}-{self._model_key(spec, cr, train_set, train_fb, members)}")
         if model_dir.exists() and not self.retrain:
             codec = Codec.load(model_dir)
             cached = True
@@ -251,21 +336,12 @@ class Run:
             codec.fit(xn["train"], xn["val"], settings, progress=self.progress,
                       train_link=link_layer)
             rate = tr.epochs * len(xn["train"]) / (time.perf_counter() - ts)
-            codec.save(model_dir)
-            (model_dir / "history.json").write_text(json.dumps(codec.history))
-            if isinstance(link_layer, QuantizeSTE):
-                lo, hi = link_layer.quantizer_range()
-                (model_dir / "trained_quantizer.json").write_text(json.dumps(
-                    {"law": link_layer.law, "bits": link_layer.bits, "mu": link_layer.mu,
-                     "lo": lo, "hi": hi}))
+            self._save_model(codec, model_dir, link_layer)
             cached = False
             self.echo(f"codec {tag}: trained, best val MSE "
                       f"{min(r['val_loss'] for r in codec.history):.3e} ({rate:.0f} samples/s)")
-        history = json.loads((model_dir / "history.json").read_text())
-        shutil.copytree(model_dir, run_dir / "models" / tag)
-        pd.DataFrame(history).to_csv(run_dir / f"training_{tag}.csv", index=False)
-        plots.plot_training_curve(history, run_dir / f"training_{tag}.png",
-                                  f"{spec.name} CR{cr} on {train_set}, trained on {fb_label}")
+        self._copy_to_run(model_dir, run_dir, tag,
+                          f"{spec.name} CR{cr} on {train_set}, trained on {fb_label}")
         return TrainedCodec(codec, train_set, [], model_dir, cached, fb_label)
 
     # -- stage 3: sweep -----------------------------------------------------------------------

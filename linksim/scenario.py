@@ -343,6 +343,26 @@ class TrainingFeedback(_Strict):
         return "ideal"
 
 
+class Mixture(_Strict):
+    """A training set made of several data sets: their train (and val) splits concatenated."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="label in results")
+    sets: list[str] = Field(min_length=2, description="data sets mixed")
+
+
+class FineTune(_Strict):
+    """Fine-tune every codec trained on ``base`` with a small amount of ``target`` data."""
+
+    base: str = Field(description="a training set or mixture name")
+    target: str = Field(description="data set whose first n_samples training CSI are used")
+    n_samples: int = Field(ge=1, description="target training samples used")
+    epochs: int = Field(5, ge=1)
+    learning_rate: float = Field(3e-4, gt=0, description="constant learning rate")
+
+    def label(self) -> str:
+        return f"{self.base}+ft-{self.target}{self.n_samples}"
+
+
 class Training(_Strict):
     train_sets: list[str] = Field(min_length=1, description="data sets the codecs are trained on")
     epochs: int = Field(20, ge=1)
@@ -353,6 +373,10 @@ class Training(_Strict):
     warmup_epochs: int = Field(0, ge=0)
     pilot_snr_db: float | None = Field(
         None, description="train on LS estimates at this SNR; null trains on perfect CSI")
+    mixtures: list[Mixture] = Field(
+        default_factory=list, description="extra training sets, each a mixture of data sets")
+    fine_tune: list[FineTune] = Field(
+        default_factory=list, description="fine-tuned variants of codecs trained on a base set")
     feedback: TrainingFeedback | list[TrainingFeedback] | None = Field(
         None, description="feedback link modelled in training (a list trains every codec once "
                           "per entry); null trains on the ideal link")
@@ -396,7 +420,27 @@ class Scenario(_Strict):
                 if n not in self.datasets:
                     raise ValueError(f"{field}: unknown data set {n!r}; "
                                      f"defined: {', '.join(self.datasets)}")
-        for n in self.training.train_sets:
+        mixture_names = [m.name for m in self.training.mixtures]
+        for i, m in enumerate(self.training.mixtures):
+            if m.name in self.datasets:
+                raise ValueError(f"training.mixtures[{i}].name: {m.name!r} is a data set name")
+            for n in m.sets:
+                if n not in self.datasets:
+                    raise ValueError(f"training.mixtures[{i}].sets: unknown data set {n!r}")
+        for i, ft in enumerate(self.training.fine_tune):
+            if ft.base not in self.training.train_sets + mixture_names:
+                raise ValueError(f"training.fine_tune[{i}].base: {ft.base!r} is not a training "
+                                 "set or mixture")
+            if ft.target not in self.datasets:
+                raise ValueError(f"training.fine_tune[{i}].target: unknown data set {ft.target!r}")
+            n_train = getattr(self.datasets[ft.target], "n_train", None)
+            if n_train is not None and ft.n_samples > n_train:
+                raise ValueError(f"training.fine_tune[{i}].n_samples: {ft.n_samples} exceeds "
+                                 f"datasets.{ft.target}.n_train={n_train}")
+        needs_training = set(self.training.train_sets)
+        needs_training |= {n for m in self.training.mixtures for n in m.sets}
+        needs_training |= {ft.target for ft in self.training.fine_tune}
+        for n in sorted(needs_training):
             if not (self.datasets[n].has_split("train") and self.datasets[n].has_split("val")):
                 what = ("train_file and val_file" if self.datasets[n].family == "csinet_mat"
                         else "n_train >= 1 and n_val >= 1")

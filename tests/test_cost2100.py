@@ -337,3 +337,64 @@ def test_energy_kept_and_power(env):
     # unit mean power: total energy / (Nc Nt) averages ~1 over samples
     kept = np.sum(np.abs(h.astype(np.complex128)) ** 2, axis=(1, 2))
     assert np.mean(kept / e) / (NC * 32) == pytest.approx(1.0, abs=0.15)
+
+
+# ----------------------------------------------------------------------------- NUFFT accuracy
+
+def _direct_rows(t, cycles, amp, offsets, na, nc):
+    """float64 reference: all Nc tones path by path, then the unitary delay transform."""
+    k = np.arange(nc)
+    ng = offsets.size - 1
+    h = np.zeros((ng, na), complex)
+    e = np.zeros(ng)
+    for g in range(ng):
+        sl = slice(offsets[g], offsets[g + 1])
+        tones = np.sum(amp[sl] * np.exp(-2j * np.pi * (cycles[sl] + np.outer(k, t[sl]) / nc)),
+                       axis=1)
+        e[g] = np.sum(np.abs(tones) ** 2)
+        h[g] = (np.fft.ifft(tones) * np.sqrt(nc))[:na]
+    return h, e
+
+
+@pytest.mark.parametrize(("nc", "na"), [(1024, 32), (257, 20)])
+def test_nufft_rows_and_energy_match_float64_direct_sum(nc, na):
+    """Delay rows and Parseval energy of the NUFFT vs the float64 sum over all tones."""
+    rng = np.random.default_rng(2)
+    sizes = np.array([300, 0, 1, 40, 700])  # an empty group and a single path
+    offsets = np.r_[0, np.cumsum(sizes)]
+    r = offsets[-1]
+    t = rng.uniform(-0.3 * nc, 1.7 * nc, r)  # wraps around the periodic delay axis both ways
+    t[:20] = np.arange(20.0)  # exactly on delay rows
+    t[20:40] = np.arange(20.0) + 0.5  # half-way between rows
+    cycles = rng.uniform(-1e3, 1e3, r)
+    amp = rng.standard_normal(r) + 1j * rng.standard_normal(r)
+    h, e = c._delay_rows(t, cycles, amp, offsets, na, nc)
+    h_ref, e_ref = _direct_rows(t, cycles, amp, offsets, na, nc)
+    assert _rel(h, h_ref) < 3e-6
+    live = sizes > 0
+    np.testing.assert_allclose(e[live], e_ref[live], rtol=3e-6)
+    assert e[1] == 0 and np.all(h[1] == 0)
+    # one path: all Nc tones have power |amp|^2
+    assert e[2] == pytest.approx(nc * abs(amp[offsets[2]]) ** 2, rel=2e-6)
+
+
+def test_results_do_not_depend_on_chunking(monkeypatch):
+    env = "semiurban_300MHz_nlos"  # ~1200 paths per sample: chunks split an element's samples
+    ref = c.generate_cost2100_ad(40, env, num_bs_antennas=8, seed=6)
+    g, tau = c.generate_cost2100_paths(3, env, num_bs_antennas=8, seed=6)
+    ref_paths = c.angular_delay_from_paths(g, tau)
+    monkeypatch.setattr(c, "KERNEL_CHUNK_ROWS", 2000)
+    monkeypatch.setattr(c, "KERNEL_CHUNK_GROUPS", 5)
+    small = c.generate_cost2100_ad(40, env, num_bs_antennas=8, seed=6)
+    small_paths = c.angular_delay_from_paths(g, tau)
+    for a, b in zip(ref + ref_paths, small + small_paths, strict=True):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("env", ["indoor_5.3GHz", "semiurban_300MHz_los"])
+def test_first_arrival_is_earliest_over_all_elements(env):
+    e = c.ENVIRONMENTS[env]
+    p = c._paths_from_draw(_draw(env, 16), e, 32)
+    tau = p.delays(p.x)  # [Nt, Q]
+    brute = np.minimum.reduceat(tau.min(axis=0), p.starts[:-1])
+    np.testing.assert_allclose(p.first, brute, rtol=1e-14, atol=0)

@@ -195,8 +195,9 @@ def test_csinet_mat_model_key_follows_the_file(tmp_path):
         "preprocessing.num_delay_rows": 32})
     sc = load_scenario(path)
     spec = sc.codecs[0]
-    key = Run(sc, path)._model_key(spec, 4, "mat")
-    assert Run(sc, path)._model_key(spec, 4, "mat") == key
+    ideal = sc.training.feedback_list()[0]
+    key = Run(sc, path)._model_key(spec, 4, "mat", ideal)
+    assert Run(sc, path)._model_key(spec, 4, "mat", ideal) == key
     write_csinet_mat(tmp_path / "train.mat", h[:6])
     os.utime(tmp_path / "train.mat", ns=(1, 1))
-    assert Run(sc, path)._model_key(spec, 4, "mat") != key
+    assert Run(sc, path)._model_key(spec, 4, "mat", ideal) != key
