@@ -7,5 +7,8 @@ to export ``KERAS_BACKEND``. An explicit ``KERAS_BACKEND`` in the environment st
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
+# With the optional TensorFlow extra installed, Keras imports TensorFlow lazily (for seeding);
+# keep its C++ start-up banner out of the simulator's output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
