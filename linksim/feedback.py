@@ -508,5 +508,6 @@ def training_link(spec, seed: int | None = None) -> keras.layers.Layer | None:
         return None
     if spec.kind == "awgn":
         lo, hi = (spec.snr_db, spec.snr_db) if spec.snr_db is not None else spec.snr_db_range
+        seed = None if seed is None else seed % 2**31  # Keras seeds are int32
         return FeedbackNoise(lo, hi, seed=seed, name="feedback_noise")
     return QuantizeSTE(spec.bits, law=spec.kind, mu=spec.mu, name="feedback_quantizer")

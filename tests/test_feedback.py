@@ -200,6 +200,12 @@ def test_feedback_noise_range_and_inference_identity():
     assert 9.0 < np.median(snr_db) < 11.0
     assert np.mean(snr_db < 5.0) == pytest.approx(0.25, abs=0.03)
     assert torch.equal(layer(z, training=False), z)
+    # from a scenario entry, with a 32-bit derived seed
+    from linksim.feedback import training_link
+
+    noisy = training_link(TrainingFeedback(kind="awgn", snr_db=10.0), seed=2**32 - 1)
+    assert isinstance(noisy, FeedbackNoise) and noisy.snr_db_min == noisy.snr_db_max == 10.0
+    assert noisy(z, training=True).shape == z.shape
 
 
 def _invalid(changes):
