@@ -298,10 +298,13 @@ class CLLWCsiNet(Codec):
         x = layers.Activation("sigmoid", name="dec_sigmoid")(x)
         return keras.Model(z_in, x, name="cllwcsinet_decoder")
 
-    def autoencoder(self) -> keras.Model:
-        """``decoder(noise(encoder(x)))``; the codeword noise is active in training only."""
+    def autoencoder(self, link=None) -> keras.Model:
+        """``decoder(link(noise(encoder(x))))``: the codec's own codeword noise (training only),
+        then the scenario's training-time feedback link if one is given (both apply)."""
         x = keras.Input(self.input_shape, name="csi")
         z = self.encoder(x)
         if self.train_noise_snr_db is not None:
             z = CodewordAWGN(self.train_noise_snr_db, self.noise_seed, name="codeword_awgn")(z)
+        if link is not None:
+            z = link(z)
         return keras.Model(x, self.decoder(z), name=f"{self.name}_autoencoder")
