@@ -17,13 +17,16 @@ numbers. Definitions (see docs/conventions.md):
 - Spectral efficiency at downlink SNR ``rho_dl``:
   ``SE = mean_{b,k} log2(1 + rho_dl |h^H w|^2 / P_b)`` with ``P_b`` each sample's mean
   per-element channel power (so ``rho_dl`` is the SNR of a single-antenna link, per sample).
+- Subband SGCS (3GPP style), per sample and subband ``s``:
+  ``|v_hat_s^H v_s|^2 / (||v_hat_s||^2 ||v_s||^2)`` with ``v_s`` (``v_hat_s``) the principal
+  eigenvector of ``sum_{k in s} h_k h_k^H`` of the true (fed-back) channel.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from linksim.precoding import beam_power
+from linksim.precoding import beam_power, subband_principal_eigenvectors
 from linksim.transforms import abs2
 
 
@@ -96,13 +99,16 @@ def summarise(per_sample: dict[str, np.ndarray]) -> dict[str, float]:
     Parameters
     ----------
     per_sample : dict of [N] arrays
-        Keys ``nmse_ad``, ``nmse_sf``, ``rho`` and those of :func:`beamforming_terms`.
+        Keys ``nmse_ad``, ``nmse_sf``, ``rho`` and those of :func:`beamforming_terms`;
+        optionally ``sgcs_subband`` (per-sample mean of :func:`sgcs_subband`) and
+        ``beam_power_eigen`` (``beam_power`` of per-subband eigen-beamforming).
 
     Returns
     -------
     dict
         ``nmse_ad_db``, ``nmse_sf_db``, ``rho``, ``bf_gain_db``, ``bf_gain_loss_db``, ``sgcs``,
-        ``se_bps_hz``, ``n_samples``.
+        ``se_bps_hz``, ``sgcs_subband``, ``bf_gain_eigen_db`` (NaN without their inputs),
+        ``n_samples``.
     """
     bp = per_sample["beam_power"].sum()
     return {
@@ -113,5 +119,49 @@ def summarise(per_sample: dict[str, np.ndarray]) -> dict[str, float]:
         "bf_gain_loss_db": to_db(per_sample["channel_power"].sum() / bp),
         "sgcs": float(per_sample["sgcs"].mean()),
         "se_bps_hz": float(per_sample["se"].mean()),
+        "sgcs_subband": (float(per_sample["sgcs_subband"].mean())
+                         if "sgcs_subband" in per_sample else float("nan")),
+        "bf_gain_eigen_db": (to_db(per_sample["beam_power_eigen"].sum()
+                                   / per_sample["element_power"].sum())
+                             if "beam_power_eigen" in per_sample else float("nan")),
         "n_samples": int(per_sample["nmse_ad"].size),
     }
+
+
+def sgcs_subband(h: np.ndarray, h_hat: np.ndarray, subband_size: int) -> np.ndarray:
+    """Squared generalised cosine similarity of the dominant eigenvector per subband.
+
+    3GPP style: ``v_s`` is the principal eigenvector of ``R_s = sum_{k in s} h_k h_k^H`` (the
+    beam of largest subband-summed gain), ``v_hat_s`` the same from ``h_hat``, and
+    ``SGCS_s = |v_hat_s^H v_s|^2 / (||v_hat_s||^2 ||v_s||^2)`` in [0, 1], blind to the phase of
+    either vector. With a single-antenna UE ``R_s`` is a sum of ``n_s`` rank-1 terms, not a
+    MIMO covariance; for ``subband_size = 1`` the SGCS is ``rho_k^2`` of
+    :func:`cosine_similarity`. A random ``h_hat`` gives ``1 / Nt`` on average.
+
+    Parameters
+    ----------
+    h, h_hat : [b, Nc, Nt] complex
+        True and reconstructed space-frequency channels.
+    subband_size : int
+        Subcarriers per subband; the last subband is shorter when it does not divide ``Nc``.
+
+    Returns
+    -------
+    [b, S] float64
+        SGCS per sample and subband; 0 where ``h_hat`` is all zero on the subband (the BS knows
+        no direction).
+    """
+    if h.shape != h_hat.shape:
+        raise ValueError(f"h and h_hat differ in shape: {h.shape} vs {h_hat.shape}")
+    v, _ = subband_principal_eigenvectors(h, subband_size)
+    return sgcs_of_eigenvectors(v, *subband_principal_eigenvectors(h_hat, subband_size))
+
+
+def sgcs_of_eigenvectors(v: np.ndarray, v_hat: np.ndarray, energy_hat: np.ndarray) -> np.ndarray:
+    """:func:`sgcs_subband` from precomputed principal eigenvectors ``v, v_hat [b, S, Nt]`` and
+    the energy of ``h_hat`` per subband ``[b, S]``; returns ``[b, S]`` float64."""
+    inner = np.einsum("bsn,bsn->bs", v_hat.conj(), v)
+    num = inner.real.astype(np.float64) ** 2 + inner.imag.astype(np.float64) ** 2
+    den = (np.sum(abs2(v), axis=-1, dtype=np.float64)
+           * np.sum(abs2(v_hat), axis=-1, dtype=np.float64))
+    return np.where(energy_hat > 1e-60, num / den, 0.0)

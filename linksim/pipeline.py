@@ -37,6 +37,7 @@ from channels.dataset import (
 )
 from linksim import estimation, metrics, plots, precoding, transforms
 from linksim.codecs.base import Codec, get_codec_class
+from linksim.errors import LinksimInputError
 from linksim.feedback import (
     FLOAT_BITS,
     FeedbackLink,
@@ -52,9 +53,9 @@ from linksim.training import TrainSettings
 
 RESULT_COLUMNS = [
     "kind", "codec", "compression_ratio", "train_feedback", "feedback", "feedback_snr_db",
-    "train_set", "test_set",
-    "pilot_snr_db", "codeword_length", "payload_bits", "measured_bits", "nmse_ad_db", "nmse_sf_db", "rho", "bf_gain_db",
-    "bf_gain_loss_db", "sgcs", "se_bps_hz", "n_samples",
+    "train_set", "test_set", "pilot_snr_db", "codeword_length", "payload_bits", "measured_bits",
+    "nmse_ad_db", "nmse_sf_db", "rho", "bf_gain_db", "bf_gain_loss_db", "sgcs", "sgcs_subband",
+    "bf_gain_eigen_db", "se_bps_hz", "n_samples",
 ]
 
 
@@ -151,6 +152,7 @@ class Run:
         self.dataset_files: dict[str, dict] = {}
         self.energy: dict[str, dict] = {}
         self.per_sample: dict[int, dict[str, np.ndarray]] = {}
+        self.baseline_states: list[dict] = []
 
     # -- stage 1: channels --------------------------------------------------------------------
     def load_data(self) -> None:
@@ -160,6 +162,7 @@ class Run:
         train_names = list(tr.train_sets) + [n for m in tr.mixtures for n in m.sets]
         train_names += [ft.target for ft in tr.fine_tune]
         need = [(n, split) for split in ("train", "val") for n in train_names if self.sc.codecs]
+        need += [(n, "train") for n in tr.train_sets if self.sc.baselines]
         need += [(n, "test") for n in self.sc.evaluation.test_sets]
         for name, split in dict.fromkeys(need):
             cfg = self.sc.datasets[name]
@@ -226,10 +229,15 @@ class Run:
         training set and mixture, then the fine-tuned variants."""
         t0 = time.perf_counter()
         sc, tr, pre = self.sc, self.sc.training, self.sc.preprocessing
-        sources = [(n, [n]) for n in tr.train_sets] + [(m.name, m.sets) for m in tr.mixtures]
+        if not sc.codecs:
+            self.timings["training_s"] = 0.0
+            return []
+        sources = [(n, [n], None) for n in tr.train_sets]
+        sources += [(m.name, m.sets, m.n_per_set) for m in tr.mixtures]
         trained, train_inputs = [], {}
-        for label, members in sources:
-            xs = {split: np.concatenate([self._inputs(m, split) for m in members])
+        for label, members, n_each in sources:
+            limits = {"train": n_each, "val": None if n_each is None else max(1, n_each // 10)}
+            xs = {split: np.concatenate([self._inputs(m, split, limits[split]) for m in members])
                   for split in ("train", "val")}
             train_inputs[label] = xs["train"]
             unit = {k: transforms.unit_power(v)[0] if pre.power_normalization else v
@@ -240,7 +248,7 @@ class Run:
                 for cr in spec.compression_ratios:
                     for train_fb in tr.feedback_list():
                         tc = self._train_one(spec, cr, label, train_fb, xn, norm, run_dir,
-                                             members=members)
+                                             members=members, n_each=n_each)
                         self._fit_links(tc, train_fb, xs["train"])
                         trained.append(tc)
         for ft in tr.fine_tune:
@@ -307,15 +315,17 @@ class Run:
         plots.plot_training_curve(history, run_dir / f"training_{tag}.png", title)
 
     def _train_one(self, spec, cr: int, train_set: str, train_fb, xn: dict, norm,
-                   run_dir: Path, members: list[str] | None = None) -> TrainedCodec:
+                   run_dir: Path, members: list[str] | None = None,
+                   n_each: int | None = None) -> TrainedCodec:
         """Train one codec x CR on one training set with one training-time link (or load it from
         the model cache); copies the model and its training curve into the run directory."""
         sc, na, tr = self.sc, self.sc.preprocessing.num_delay_rows, self.sc.training
         cls = get_codec_class(spec.name)
         fb_label = train_fb.label()
         tag = f"{cls.name}_cr{cr}_{train_set}" + ("" if fb_label == "ideal" else f"_{fb_label}")
-        model_dir = (self.cache_dir / "models"
-                     / f"{tag}-{self._model_key(spec, cr, train_set, train_fb, members)}")
+        key = self._model_key(spec, cr, train_set, train_fb, members,
+                              {"n_per_set": n_each} if n_each else None)
+        model_dir = self.cache_dir / "models" / f"{tag}-{key}"
         if model_dir.exists() and not self.retrain:
             codec = Codec.load(model_dir)
             cached = True
@@ -344,15 +354,66 @@ class Run:
                           f"{spec.name} CR{cr} on {train_set}, trained on {fb_label}")
         return TrainedCodec(codec, train_set, [], model_dir, cached, fb_label)
 
+    def fit_baselines(self) -> list:
+        """Build the classical compressors of ``baselines:`` at each payload: PCA fitted on each
+        training set; top-K's value bits tuned on the first training set; the DFT codebook needs
+        no data. Each gets ``train_set`` for the results ("-" for the DFT codebook)."""
+        from linksim import baselines as classical
+
+        sc, na = self.sc, self.sc.preprocessing.num_delay_rows
+        if not sc.baselines:
+            return []
+        t0 = time.perf_counter()
+        h_train = {}
+        for name in sc.training.train_sets:
+            x = self._inputs(name, "train")
+            h_train[name] = transforms.real_to_complex(x)
+        first = sc.training.train_sets[0]
+        nc = {d.num_subcarriers for d in sc.datasets.values()}
+        out = []
+        for spec in sc.baselines:
+            for bits in spec.payload_bits:
+                opts = dict(spec.options)
+                if spec.kind == "topk":
+                    bl = classical.TopK.for_payload(bits, (na, sc.num_bs_antennas),
+                                                    h_train=h_train[first][:1000], **opts)
+                    bl.train_set = first
+                    out.append(bl)
+                elif spec.kind == "pca":
+                    for name, h in h_train.items():
+                        bl = classical.PCA.for_payload(bits, **opts).fit(h)
+                        bl.train_set = name
+                        out.append(bl)
+                else:
+                    if len(nc) > 1:
+                        raise LinksimInputError("baselines: dft_codebook needs one "
+                                                f"num_subcarriers for all data sets, got {nc}")
+                    bl = classical.DFTCodebook.for_payload(
+                        bits, sc.num_bs_antennas, next(iter(nc)), sc.evaluation.subband_size,
+                        **opts)
+                    bl.train_set = "-"
+                    out.append(bl)
+        self.timings["baselines_fit_s"] = time.perf_counter() - t0
+        self.baseline_states = [{**bl.describe(), "train_set": bl.train_set} for bl in out]
+        return out
+
     # -- stage 3: sweep -----------------------------------------------------------------------
-    @staticmethod
-    def _link_terms(h, h_ad_true, h_ad_hat, h_hat, rng, dl_snr):
-        """Per-sample metrics of one method on one batch."""
+    def _link_terms(self, h, h_ad_true, h_ad_hat, h_hat, rng, v_true=None):
+        """Per-sample metrics of one method on one batch: NMSE, rho, MRT beamforming terms, and
+        the subband SGCS and eigen-beamforming gain (``v_true``: the true channel's principal
+        eigenvectors per subband, computed once per batch)."""
+        ev = self.sc.evaluation
         w = precoding.mrt(h_hat, rng)
         out = {"nmse_ad": metrics.nmse_per_sample(h_ad_true, h_ad_hat),
                "nmse_sf": metrics.nmse_per_sample(h, h_hat),
                "rho": metrics.cosine_similarity(h, h_hat)}
-        out.update(metrics.beamforming_terms(h, w, dl_snr))
+        out.update(metrics.beamforming_terms(h, w, ev.downlink_snr_db))
+        eig = precoding.subband_principal_eigenvectors(h_hat, ev.subband_size)
+        if v_true is None:
+            v_true = precoding.subband_principal_eigenvectors(h, ev.subband_size)[0]
+        out["sgcs_subband"] = metrics.sgcs_of_eigenvectors(v_true, *eig).mean(axis=-1)
+        w_eig = precoding.eigen_beamforming_subband(h_hat, ev.subband_size, rng, eigvecs=eig)
+        out["beam_power_eigen"] = precoding.beam_power(h, w_eig).mean(axis=-1)
         return out
 
     #: Per-sample metrics kept for distributions (CDFs), in ``per_sample.h5``.
@@ -365,11 +426,13 @@ class Run:
                                       for m in self.PER_SAMPLE_METRICS if m in per}
         rows.append({**row, **metrics.summarise(per)})
 
-    def sweep(self, trained: list[TrainedCodec]) -> pd.DataFrame:
-        """Evaluate baselines and codecs on every test set at every pilot SNR."""
+    def sweep(self, trained: list[TrainedCodec], baselines: list | None = None) -> pd.DataFrame:
+        """Evaluate baselines, classical compressors and codecs on every test set at every
+        pilot SNR."""
+        baselines = baselines or []
         t0 = time.perf_counter()
         sc, na = self.sc, self.sc.preprocessing.num_delay_rows
-        bs, dl = sc.evaluation.batch_size, sc.evaluation.downlink_snr_db
+        bs = sc.evaluation.batch_size
         snrs = sc.estimation.pilot_snr_db
         rows = []
         total = sum(len(snrs) * -(-len(self.datasets[(t, "test")]) // bs)
@@ -388,7 +451,7 @@ class Run:
                 for name, h_hat, h_ad_hat in (
                         ("perfect", h, h_ad),
                         ("no_feedback", np.zeros_like(h), np.zeros_like(h_ad))):
-                    for k, v in self._link_terms(h, h_ad, h_ad_hat, h_hat, rng_beam, dl).items():
+                    for k, v in self._link_terms(h, h_ad, h_ad_hat, h_hat, rng_beam).items():
                         fixed[name].setdefault(k, []).append(v)
             kept = np.concatenate(kept)
             self.energy[test_set] = {"mean": float(kept.mean()), "median": float(np.median(kept)),
@@ -418,9 +481,22 @@ class Run:
                             sent.setdefault((i, j), []).append(bits)
                             x_hat = tc.codec.bs_restore(tc.codec.decode(z_rx), gain)
                             methods.append(((i, j), transforms.real_to_complex(x_hat)))
-                    for key, h_ad_hat in methods:
-                        h_hat = transforms.rebuild_space_frequency(h_ad_hat, nc)
-                        for k, v in self._link_terms(h, h_ad, h_ad_hat, h_hat, rng_b, dl).items():
+                    for i, bl in enumerate(baselines):
+                        if bl.domain == "space_frequency":
+                            h_hat, bits = bl.compress(h_est)
+                            h_ad_hat = transforms.truncated_angular_delay(h_hat, na)
+                        else:
+                            h_ad_hat, bits = bl.compress(h_ad_est)
+                            h_hat = None
+                        sent.setdefault(("classical", i), []).append(bits)
+                        methods.append((("classical", i), h_ad_hat, h_hat))
+                    v_true = precoding.subband_principal_eigenvectors(
+                        h, sc.evaluation.subband_size)[0]
+                    for key, h_ad_hat, *sf in methods:
+                        h_hat = sf[0] if sf and sf[0] is not None else (
+                            transforms.rebuild_space_frequency(h_ad_hat, nc))
+                        for k, v in self._link_terms(h, h_ad, h_ad_hat, h_hat, rng_b,
+                                                     v_true).items():
                             acc.setdefault(key, {}).setdefault(k, []).append(v)
                     bar.update(1)
                 point = {**base, "pilot_snr_db": snr}
@@ -430,7 +506,13 @@ class Run:
                                   payload_bits=0 if name == "no_feedback" else np.nan)
                 for key, d in acc.items():
                     per = {m: np.concatenate(v) for m, v in d.items()}
-                    if key == ("ls",):
+                    if key[0] == "classical":
+                        bl = baselines[key[1]]
+                        self._add_row(rows, per, **point, kind="classical", codec=bl.name,
+                                      feedback="digital", train_set=bl.train_set,
+                                      payload_bits=bl.payload_bits,
+                                      measured_bits=float(np.concatenate(sent[key]).mean()))
+                    elif key == ("ls",):
                         self._add_row(rows, per, **point, kind="baseline",
                                       codec="ls_uncompressed", feedback="ideal",
                                       codeword_length=2 * na * nt,
@@ -472,7 +554,8 @@ class Run:
             t_all = time.perf_counter()
             self.load_data()
             trained = self.train_codecs(tmp)
-            df = self.sweep(trained)
+            classical = self.fit_baselines()
+            df = self.sweep(trained, classical)
             df.to_csv(tmp / "results.csv", index=False)
             write_per_sample(self.per_sample, tmp / "per_sample.h5")
             plots.plot_nmse_vs_snr(df, tmp / "nmse_vs_snr.png")
@@ -508,6 +591,7 @@ class Run:
             "timings_s": self.timings,
             "datasets": self.dataset_files,
             "truncation_energy_kept": self.energy,
+            "baselines": self.baseline_states,
             "codecs": [{"name": t.codec.name, "compression_ratio": t.codec.compression_ratio,
                         "train_set": t.train_set, "train_feedback": t.train_feedback,
                         "codeword_length": t.codec.codeword_length,
@@ -554,7 +638,7 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     snrs = sorted(df["pilot_snr_db"].unique())
     pick = [snrs[0], snrs[len(snrs) // 2], snrs[-1]]
     keys = ["codec", "compression_ratio", "train_feedback", "feedback", "feedback_snr_db",
-            "train_set", "test_set"]
+            "train_set", "test_set", "payload_bits"]
     d = df.copy()
     d[keys] = d[keys].astype(object).fillna("-")
     table = d.pivot_table(index=keys, columns="pilot_snr_db", values="nmse_ad_db",
@@ -562,7 +646,8 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     table.columns = [f"NMSE_ad@{s:g}dB" for s in pick]
     top = d[d["pilot_snr_db"] == snrs[-1]].set_index(keys)
     for col, name in (("nmse_sf_db", f"NMSE_sf@{snrs[-1]:g}"), ("rho", "rho"),
-                      ("bf_gain_db", "BFgain_dB"), ("se_bps_hz", "SE"),
-                      ("payload_bits", "bits"), ("measured_bits", "sent")):
+                      ("sgcs_subband", "SGCS_sb"), ("bf_gain_db", "BFgain_dB"),
+                      ("bf_gain_eigen_db", "BFgain_eig_dB"), ("se_bps_hz", "SE"),
+                      ("measured_bits", "sent")):
         table[name] = top[col]
-    return table.reset_index()
+    return table.reset_index().rename(columns={"payload_bits": "bits"})

@@ -18,6 +18,10 @@ def method_label(row: pd.Series) -> str:
     """Legend label of a results row: codec, CR, feedback, train -> test."""
     if row["kind"] == "baseline":
         label = row["codec"]
+    elif row["kind"] == "classical":
+        label = f"{row['codec']} {int(row['payload_bits'])}b"
+        if row["train_set"] not in ("-", None) and isinstance(row["train_set"], str):
+            label += f" [{row['train_set']}]"
     else:
         label = f"{row['codec']} CR{int(row['compression_ratio'])} {row['feedback']}"
         tf = row.get("train_feedback")
@@ -147,12 +151,18 @@ def rate_distortion_rows(df: pd.DataFrame) -> pd.DataFrame:
 
 def plot_nmse_vs_bits(df: pd.DataFrame, path: Path) -> bool:
     """Rate-distortion: NMSE vs bits actually sent per CSI report, one line per codec, CR and
-    link family (uniform, mu-law, with or without entropy coding). Returns False (and writes
-    nothing) with fewer than two payload sizes."""
+    link family (uniform, mu-law, with or without entropy coding), and one dashed line per
+    classical compressor. Returns False (and writes nothing) with fewer than two payloads."""
     d = rate_distortion_rows(df)
-    if d.empty or d["measured_bits"].nunique() < 2:
+    top = df[df["pilot_snr_db"] == df["pilot_snr_db"].max()]
+    classical = top[top["kind"] == "classical"]
+    if d["measured_bits"].nunique() + classical["measured_bits"].nunique() < 2:
         return False
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    for (name, tr, te), grp in classical.groupby(["codec", "train_set", "test_set"], sort=False):
+        grp = grp.sort_values("measured_bits")
+        ax.plot(grp["measured_bits"], grp["nmse_ad_db"], "--", marker="s", ms=4,
+                label=f"{name} (classical) [{tr} -> {te}]")
     fam = d["feedback"].map(_link_family)
     for (codec, cr, tr, te, f), grp in d.groupby(
             [d["codec"], d["compression_ratio"], d["train_set"], d["test_set"], fam], sort=False):
@@ -162,7 +172,7 @@ def plot_nmse_vs_bits(df: pd.DataFrame, path: Path) -> bool:
     ax.set_xscale("log", base=2)
     ax.set_xlabel("feedback payload per CSI report [bits] (measured)")
     ax.set_ylabel("NMSE, truncated angular-delay [dB]")
-    ax.set_title(f"rate-distortion at pilot SNR {d['pilot_snr_db'].iloc[0]:g} dB")
+    ax.set_title(f"rate-distortion at pilot SNR {top['pilot_snr_db'].iloc[0]:g} dB")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     _save(fig, path)

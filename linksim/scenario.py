@@ -348,6 +348,9 @@ class Mixture(_Strict):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="label in results")
     sets: list[str] = Field(min_length=2, description="data sets mixed")
+    n_per_set: int | None = Field(
+        None, ge=1, description="first n training (and n/10 validation) samples of each set; "
+                                "null takes them all")
 
 
 class FineTune(_Strict):
@@ -388,9 +391,33 @@ class Training(_Strict):
         return self.feedback if isinstance(self.feedback, list) else [self.feedback]
 
 
+class BaselineSpec(_Strict):
+    """A classical compressor evaluated beside the codecs (linksim.baselines), once per payload.
+
+    ``topk``: largest-K angular-delay coefficients (values and indices quantised; value bits
+    tuned on the first training set); ``pca``: KLT fitted on each training set, quantised
+    coefficients; ``dft_codebook``: L strongest oversampled DFT beams with per-subband amplitude
+    and phase (3GPP Type II style, single-polarised ULA; subband size from ``evaluation``).
+    """
+
+    kind: Literal["topk", "pca", "dft_codebook"]
+    payload_bits: list[int] = Field(min_length=1, description="bit budgets per CSI report")
+    options: dict = Field(default_factory=dict, description="extra constructor arguments")
+
+    @field_validator("payload_bits")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if min(v) < 1:
+            raise ValueError(f"payload bits must be >= 1, got {min(v)}")
+        return v
+
+
 class Evaluation(_Strict):
     test_sets: list[str] = Field(min_length=1, description="data sets every codec is tested on")
     downlink_snr_db: float = Field(10.0, description="SNR for the spectral efficiency [dB]")
+    subband_size: int = Field(
+        48, ge=1, description="subcarriers per subband: subband SGCS, eigen-beamforming, DFT "
+                              "codebook (48 = 4 PRBs of 12 subcarriers)")
     feedback_pairing: Literal["all", "matched"] = Field(
         "all", description="evaluate every trained codec on every feedback link, or only on the "
                            "links matching its training link (same quantiser; AWGN; float)")
@@ -407,6 +434,8 @@ class Scenario(_Strict):
     estimation: Estimation = Estimation()
     codecs: list[CodecSpec] = Field(default_factory=list)
     feedback: list[FeedbackSpec] = Field(default_factory=lambda: [IdealFeedback()])
+    baselines: list[BaselineSpec] = Field(
+        default_factory=list, description="classical compressors at given payloads")
     training: Training
     evaluation: Evaluation
 
