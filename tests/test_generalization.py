@@ -81,3 +81,20 @@ def test_bad_generalization_settings_are_named():
         data["training"].update(change)
         with pytest.raises(ValidationError, match=msg):
             Scenario.model_validate(data)
+
+
+def test_the_study_scenario_is_the_seed_setting():
+    from pathlib import Path
+
+    from linksim.scenario import load_scenario
+
+    sc = load_scenario(Path(__file__).parent.parent / "scenarios" / "generalization.yaml")
+    fams = {n: (d.family, getattr(d, "carrier_frequency_hz", None),
+                getattr(d, "environment", None)) for n, d in sc.datasets.items()}
+    assert fams["cost_out"][2] == "semiurban_300MHz_nlos"
+    assert fams["cost_in"][2] == "indoor_5.3GHz"
+    assert fams["qd28"][:2] == ("uma", 28e9) and fams["qd300"][:2] == ("uma", 300e6)
+    assert all(sc.datasets[n].ue_speed_mps == 0.9 for n in ("qd28", "qd300"))
+    assert set(sc.training.train_sets) == set(sc.evaluation.test_sets) == set(sc.datasets)
+    assert sc.training.mixtures and sc.training.fine_tune
+    assert all(cr == [4] for cr in (c.compression_ratios for c in sc.codecs))
