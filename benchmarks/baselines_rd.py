@@ -138,6 +138,10 @@ def main(argv=None) -> int:
     klt = baselines.PCA.klt(h_train)
     print(f"data {args.dataset}: train {len(h_train)}, test {len(h_test)}, Na={na}, Nt={nt}, "
           f"Nc={nc}; KLT {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    left = 1.0 - np.cumsum(klt[0]) / klt[0].sum()
+    print("KLT energy outside the first n components: " + ", ".join(
+        f"n={n}: {metrics.to_db(max(left[n - 1], 0.0)):.1f} dB"
+        for n in (16, 64, 256, 512) if n <= left.size), file=sys.stderr)
 
     rows, done = [], {}
     for budget in args.budgets:
