@@ -97,4 +97,4 @@ def test_the_study_scenario_is_the_seed_setting():
     assert all(sc.datasets[n].ue_speed_mps == 0.9 for n in ("qd28", "qd300"))
     assert set(sc.training.train_sets) == set(sc.evaluation.test_sets) == set(sc.datasets)
     assert sc.training.mixtures and sc.training.fine_tune
-    assert all(cr == [4] for cr in (c.compression_ratios for c in sc.codecs))
+    assert all(c.compression_ratios == [4] for c in sc.codecs)
