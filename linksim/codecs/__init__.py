@@ -5,4 +5,5 @@ from linksim.codecs.base import Codec, available_codecs, get_codec_class, regist
 from linksim.codecs.bcsinet import BCsiNet, BCsiNetA2, BCsiNetB3  # noqa: F401
 from linksim.codecs.cllwcsinet import CLLWCsiNet  # noqa: F401
 from linksim.codecs.crnet import CRNet  # noqa: F401
+from linksim.codecs.csiinr import CsiInr  # noqa: F401
 from linksim.codecs.csinet import CsiNet  # noqa: F401

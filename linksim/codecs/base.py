@@ -212,8 +212,7 @@ class Codec:
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
         try:
-            self.encoder.save(tmp / "encoder.keras")
-            self.decoder.save(tmp / "decoder.keras")
+            self.save_models(tmp)
             meta = {"name": self.name, "config": self.config(),
                     "class_path": f"{type(self).__module__}:{type(self).__qualname__}",
                     "normalizer_scale": None if self.normalizer is None else self.normalizer.scale,
@@ -228,6 +227,17 @@ class Codec:
             raise
         return directory
 
+    def save_models(self, directory: Path) -> None:
+        """Write the Keras models into ``directory`` (a fresh temporary directory of
+        :meth:`save`); codecs whose models share layers override this and :meth:`load_models`."""
+        self.encoder.save(directory / "encoder.keras")
+        self.decoder.save(directory / "decoder.keras")
+
+    def load_models(self, directory: Path) -> None:
+        """Read the Keras models written by :meth:`save_models` into this codec."""
+        self.encoder = keras.models.load_model(directory / "encoder.keras", compile=False)
+        self.decoder = keras.models.load_model(directory / "decoder.keras", compile=False)
+
     @staticmethod
     def load(directory: str | os.PathLike) -> Codec:
         """Load a codec written by :meth:`save` (any registered codec class)."""
@@ -239,8 +249,7 @@ class Codec:
             meta = json.loads(meta_file.read_text())
             cls = available_codecs().get(meta["name"]) or import_codec_class(meta["class_path"])
             codec = cls(**meta["config"])
-            codec.encoder = keras.models.load_model(directory / "encoder.keras", compile=False)
-            codec.decoder = keras.models.load_model(directory / "decoder.keras", compile=False)
+            codec.load_models(directory)
         except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
             raise LinksimInputError(f"{directory}: cannot load codec ({exc})") from exc
         if meta.get("normalizer_scale") is not None:
