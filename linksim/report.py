@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -66,7 +67,7 @@ def fig_complexity(df: pd.DataFrame, manifest: dict) -> str | None:
         return None
     d = _top_snr(df)
     d = d[(d["kind"] == "codec") & (d["feedback"] == "ideal")]
-    if "train_feedback" in d:
+    if "train_feedback" in d and (d["train_feedback"].fillna("ideal") == "ideal").any():
         d = d[d["train_feedback"].fillna("ideal") == "ideal"]
     d = d.merge(cx[["name", "compression_ratio", "train_set", "ue_params", "ue_macs"]]
                 .drop_duplicates(["name", "compression_ratio", "train_set"]),
@@ -83,6 +84,7 @@ def fig_complexity(df: pd.DataFrame, manifest: dict) -> str | None:
             ax.annotate(f"{r['codec']} CR{int(r['compression_ratio'])}", (r[col], r["nmse_ad_db"]),
                         fontsize=7, xytext=(4, 3), textcoords="offset points")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3, which="both")
     axes[0].set_ylabel("NMSE, truncated angular-delay [dB]")
@@ -119,17 +121,15 @@ def fig_generalization(df: pd.DataFrame) -> str | None:
 
 
 def fig_sgcs_cdf(df: pd.DataFrame, run_dir: Path, max_lines: int = 12) -> str | None:
-    """Empirical CDFs of the per-sample SGCS at the highest pilot SNR (ideal-trained models)."""
+    """Empirical CDFs of the per-sample SGCS at the highest pilot SNR (the first ``max_lines``
+    methods without a feedback-SNR point)."""
     path = run_dir / "per_sample.h5"
     if not path.is_file():
         return None
     from linksim.pipeline import read_per_sample
 
     d = _top_snr(df)
-    d = d[d["codec"] != "perfect"]
-    if "train_feedback" in d:
-        d = d[d["train_feedback"].fillna("ideal").isin(["ideal"]) | (d["kind"] != "codec")]
-    d = d.head(max_lines)
+    d = d[d["codec"] != "perfect"].head(max_lines)
     if d.empty:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5))
