@@ -255,15 +255,16 @@ class Run:
             xs = {"train": self._inputs(ft.target, "train", ft.n_samples),
                   "val": self._inputs(ft.target, "val")}
             for base in [t for t in trained if t.train_set == ft.base]:
-                tc = self._fine_tune(base, ft, xs, run_dir)
                 train_fb = next(f for f in tr.feedback_list()
                                 if f.label() == base.train_feedback)
+                tc = self._fine_tune(base, ft, train_fb, xs, run_dir)
                 self._fit_links(tc, train_fb, xs["train"])
                 trained.append(tc)
         self.timings["training_s"] = time.perf_counter() - t0
         return trained
 
-    def _fine_tune(self, base: TrainedCodec, ft, xs: dict, run_dir: Path) -> TrainedCodec:
+    def _fine_tune(self, base: TrainedCodec, ft, train_fb, xs: dict, run_dir: Path
+                   ) -> TrainedCodec:
         """Continue training ``base`` on ``ft.n_samples`` target samples (the base codec's
         normaliser is kept: the UE and BS do not re-fit scalings on the new data)."""
         sc = self.sc
@@ -272,7 +273,6 @@ class Run:
         fb = "" if base.train_feedback == "ideal" else f"_{base.train_feedback}"
         tag = f"{codec0.name}_cr{codec0.compression_ratio}_{label}{fb}"
         spec = next(c for c in sc.codecs if get_codec_class(c.name).name == codec0.name)
-        train_fb = next(f for f in sc.training.feedback_list() if f.label() == base.train_feedback)
         key = self._model_key(spec, codec0.compression_ratio, label, train_fb,
                               members=[ft.target], extra={"fine_tune": ft.model_dump(),
                                                           "base_model": base.model_dir.name})
