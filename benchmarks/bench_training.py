@@ -1,15 +1,31 @@
 """Training throughput of CsiNet: linksim's Keras (PyTorch backend) against plain PyTorch.
 
-Prints samples/s at batch 200 for both on the same random data, and their ratio, measured in one
-run (machines are noisy: compare the ratio). States the torch thread count and the load average.
+Prints samples/s at batch 200 on the same random data for
 
-    python benchmarks/bench_training.py [--cr 4] [--n 4000] [--epochs 2] [--threads 2]
+* ``torch``: CsiNet in plain PyTorch, channels-first (NCHW) tensors, ``torch.optim.Adam``;
+* ``torch_cl``: the same module and data in channels-last memory (``torch.channels_last``);
+* ``torch_tuned``: channels-last and PyTorch's fused Adam (the fastest plain PyTorch we have);
+* ``keras_fit``: linksim's Keras CsiNet trained by ``train_codec`` with ``model.fit``
+  (``TrainSettings(fast=False)``);
+* ``keras``: the same through linksim's default engine (PyTorch loop, native kernels).
+
+Every engine is timed ``--repeats`` times, interleaved (one run of each per round), after one
+warm-up run; the table shows the median samples/s and the median of the per-round ratios to
+``torch`` (machines are noisy: compare ratios measured in one run). No validation set, so every
+engine does the same work. ``--clock cpu`` divides by process CPU time instead of wall time: with
+``--threads 1`` that is robust to other processes sharing the cores. States the torch thread
+count and the load average.
+
+    python benchmarks/bench_training.py [--cr 4] [--n 2000] [--epochs 1] [--threads 2]
+                                        [--repeats 5] [--clock wall|cpu]
+                                        [--engines torch torch_cl torch_tuned keras_fit keras]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -21,6 +37,8 @@ import torch
 from torch import nn
 
 import linksim  # noqa: F401  (sets the Keras backend)
+
+ENGINES = ("torch", "torch_cl", "torch_tuned", "keras_fit", "keras")
 
 
 class TorchCsiNet(nn.Module):
@@ -52,10 +70,14 @@ class TorchCsiNet(nn.Module):
         return torch.sigmoid(self.out(y))
 
 
-def bench_torch(x: np.ndarray, cr: int, epochs: int, batch: int) -> float:
+def torch_runner(x: np.ndarray, cr: int, batch: int, channels_last: bool, fused: bool = False):
+    """One epoch of plain PyTorch training per call (a fresh model, trained on)."""
     xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
     model = TorchCsiNet(2 * 32 * 32 // cr)
-    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    if channels_last:
+        xt = xt.contiguous(memory_format=torch.channels_last)
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), 1e-3, fused=fused or None)
     loss_fn = nn.MSELoss()
 
     def epoch():
@@ -67,41 +89,58 @@ def bench_torch(x: np.ndarray, cr: int, epochs: int, batch: int) -> float:
             loss.backward()
             opt.step()
 
-    epoch()  # warm-up
-    t = time.perf_counter()
-    for _ in range(epochs):
-        epoch()
-    return epochs * len(x) / (time.perf_counter() - t)
+    return epoch
 
 
-def bench_keras(x: np.ndarray, cr: int, epochs: int, batch: int) -> float:
+def keras_runner(x: np.ndarray, cr: int, batch: int, fast: bool):
+    """One epoch of ``train_codec`` per call (the same codec, trained on)."""
     from linksim.codecs import CsiNet
     from linksim.training import TrainSettings, train_codec
 
     codec = CsiNet(cr)
-    train_codec(codec, x, x[:200], TrainSettings(epochs=1, batch_size=batch), progress=False)
-    t = time.perf_counter()
-    train_codec(codec, x, x[:200], TrainSettings(epochs=epochs, batch_size=batch), progress=False)
-    return epochs * len(x) / (time.perf_counter() - t)
+    settings = TrainSettings(epochs=1, batch_size=batch, fast=fast)
+    return lambda: train_codec(codec, x, x[:0], settings, progress=False)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cr", type=int, default=4)
-    p.add_argument("--n", type=int, default=4000, help="training samples per epoch")
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--n", type=int, default=2000, help="training samples per epoch")
+    p.add_argument("--epochs", type=int, default=1, help="epochs per timed run")
     p.add_argument("--batch", type=int, default=200)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    p.add_argument("--engines", nargs="*", default=list(ENGINES), choices=ENGINES)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    clock = time.perf_counter if a.clock == "wall" else time.process_time
     x = np.random.default_rng(0).random((a.n, 32, 32, 2), dtype=np.float32)
     print(f"torch threads {torch.get_num_threads()}, cpus {os.cpu_count()}, "
-          f"load average {os.getloadavg()[0]:.2f} (before)")
-    pt = bench_torch(x, a.cr, a.epochs, a.batch)
-    ks = bench_keras(x, a.cr, a.epochs, a.batch)
-    print(f"CsiNet CR{a.cr} training, batch {a.batch}:")
-    print(f"  plain PyTorch          {pt:8.0f} samples/s")
-    print(f"  linksim Keras/PyTorch  {ks:8.0f} samples/s   ratio {ks / pt:.2f}")
+          f"load average {os.getloadavg()[0]:.2f} (before); {a.clock} clock")
+    makers = {"torch": lambda: torch_runner(x, a.cr, a.batch, False),
+              "torch_cl": lambda: torch_runner(x, a.cr, a.batch, True),
+              "torch_tuned": lambda: torch_runner(x, a.cr, a.batch, True, fused=True),
+              "keras_fit": lambda: keras_runner(x, a.cr, a.batch, False),
+              "keras": lambda: keras_runner(x, a.cr, a.batch, True)}
+    runners = {name: makers[name]() for name in a.engines}
+    for run in runners.values():  # warm-up
+        run()
+    rates: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(a.repeats):
+        for name, run in runners.items():
+            t = clock()
+            for _ in range(a.epochs):
+                run()
+            rates[name].append(a.epochs * a.n / (clock() - t))
+    print(f"CsiNet CR{a.cr} training, batch {a.batch}, {a.n} samples x {a.epochs} epoch(s), "
+          f"median of {a.repeats}:")
+    for name, r in rates.items():
+        line = f"  {name:11s} {statistics.median(r):8.0f} samples/s"
+        if "torch" in rates:
+            ratio = statistics.median(v / t for v, t in zip(r, rates["torch"]))
+            line += f"   ratio to torch {ratio:.2f}"
+        print(line + "   runs " + " ".join(f"{v:.0f}" for v in r))
     print(f"load average {os.getloadavg()[0]:.2f} (after)")
 
 
