@@ -31,6 +31,7 @@ Conventions:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -166,13 +167,43 @@ def flip_bits(q: np.ndarray, bits: int, ber: float, rng: np.random.Generator) ->
 
 
 # -- entropy coding ---------------------------------------------------------------------------
+def pack_words(q: np.ndarray, bits: int) -> list[bytes]:
+    """Fixed-length code: symbols ``[b, M]`` (``bits``-bit natural binary, LSB first) -> one
+    byte string of ``ceil(bits M / 8)`` bytes per row."""
+    weights = np.left_shift(np.int64(1), np.arange(bits, dtype=np.int64))
+    bit_arr = (np.asarray(q, np.int64)[..., None] & weights) != 0  # [b, M, bits]
+    packed = np.packbits(bit_arr.reshape(len(bit_arr), -1), axis=-1, bitorder="little")
+    return [row.tobytes() for row in packed]
+
+
+def unpack_words(payload: bytes, bits: int, codeword_length: int) -> np.ndarray:
+    """Inverse of :func:`pack_words` for one row: ``[M]`` int64."""
+    bit_arr = np.unpackbits(np.frombuffer(payload, np.uint8), bitorder="little",
+                            count=bits * codeword_length).reshape(codeword_length, bits)
+    return bit_arr.astype(np.int64) @ np.left_shift(np.int64(1), np.arange(bits, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class Report:
+    """One entropy-coded CSI report: ``raw`` flag, payload bytes, and the bits it costs on the
+    link (1 flag bit + ``8 len(payload)`` coded, or 1 + ``B M`` raw)."""
+
+    raw: bool
+    payload: bytes
+    bits: int
+
+
 class EntropyCoder:
     """Lossless coding of quantised codewords, one message per CSI report.
 
     A memoryless categorical model over the ``2^B`` symbols is fitted on the training symbols
     (counts + 1, so that unseen symbols stay codable) and shared by UE and BS. Each report is
-    coded with asymmetric numeral systems (``constriction.stream.stack.AnsCoder``); the bits
-    counted are those of the compressed 32-bit words actually produced.
+    coded with asymmetric numeral systems (``constriction.stream.stack.AnsCoder``) into 32-bit
+    words. A one-bit flag heads every report: when the coded words would be longer than the
+    fixed-length code (``B M`` bits: short codewords, where the ANS state's final words are a
+    large overhead, or symbols the model finds unlikely) the report is sent raw instead, so a
+    report never costs more than ``B M + 1`` bits. The bits counted are the flag plus the
+    payload actually produced (:attr:`Report.bits`).
 
     Parameters
     ----------
@@ -205,25 +236,37 @@ class EntropyCoder:
                                                                 perfect=False)
         return self._model
 
-    def encode(self, q: np.ndarray) -> list[bytes]:
-        """Symbols ``[b, M]`` -> one compressed message (bytes) per CSI report."""
+    def encode(self, q: np.ndarray) -> list[Report]:
+        """Symbols ``[b, M]`` -> one :class:`Report` per CSI report (ANS-coded, or raw when that
+        is shorter)."""
         import constriction
 
+        q = np.asarray(q, np.int64)
+        raw_bits = self.bits * q.shape[-1]
+        raw = pack_words(q, self.bits)
         out = []
-        for row in np.asarray(q, np.int32):
+        for row, raw_row in zip(q.astype(np.int32), raw):
             coder = constriction.stream.stack.AnsCoder()
             coder.encode_reverse(row, self.model)
-            out.append(coder.get_compressed().tobytes())
+            coded = coder.get_compressed().tobytes()
+            if 8 * len(coded) < raw_bits:
+                out.append(Report(False, coded, 1 + 8 * len(coded)))
+            else:
+                out.append(Report(True, raw_row, 1 + raw_bits))
         return out
 
-    def decode(self, messages: list[bytes], codeword_length: int) -> np.ndarray:
-        """Messages -> symbols ``[b, M]`` int64 (exactly those encoded)."""
+    def decode(self, reports: list[Report], codeword_length: int) -> np.ndarray:
+        """Reports -> symbols ``[b, M]`` int64 (exactly those encoded)."""
         import constriction
 
-        out = np.empty((len(messages), codeword_length), np.int64)
-        for i, msg in enumerate(messages):
-            coder = constriction.stream.stack.AnsCoder(np.frombuffer(msg, np.uint32).copy())
-            out[i] = coder.decode(self.model, codeword_length)
+        out = np.empty((len(reports), codeword_length), np.int64)
+        for i, rep in enumerate(reports):
+            if rep.raw:
+                out[i] = unpack_words(rep.payload, self.bits, codeword_length)
+            else:
+                words = np.frombuffer(rep.payload, np.uint32).copy()
+                out[i] = constriction.stream.stack.AnsCoder(words).decode(self.model,
+                                                                          codeword_length)
         return out
 
     def information_bits(self, q: np.ndarray) -> np.ndarray:
@@ -232,7 +275,8 @@ class EntropyCoder:
 
     def state(self) -> dict:
         return {"bits": self.bits, "model": "categorical (training counts + 1)",
-                "coder": "constriction AnsCoder, 32-bit words"}
+                "coder": "constriction AnsCoder, 32-bit words; 1 flag bit per report, raw "
+                         "B-bit words when shorter"}
 
 
 # -- the link ---------------------------------------------------------------------------------
@@ -329,9 +373,9 @@ class FeedbackLink:
             return (z + sigma * rng.standard_normal(z.shape)).astype(np.float32), bits
         q = self.quantizer.quantise(z)
         if self.entropy is not None:
-            messages = self.entropy.encode(q)
-            bits = np.array([8.0 * len(msg) for msg in messages])
-            q = self.entropy.decode(messages, m)
+            reports = self.entropy.encode(q)
+            bits = np.array([float(r.bits) for r in reports])
+            q = self.entropy.decode(reports, m)
         else:
             bits = np.full(b, float(self.quantizer.bits * m))
         if self.ber > 0:

@@ -145,11 +145,44 @@ def test_entropy_coding_is_lossless_and_measured(rng):
     (zp, bp), (zc, bc) = plain.transmit(z), coded.transmit(z)
     assert np.array_equal(zp, zc)  # lossless: same reconstruction as the fixed-length link
     assert np.all(bp == 6 * 64)
-    np.testing.assert_array_equal(bc, [8 * len(m) for m in messages])
+    np.testing.assert_array_equal(bc, [m.bits for m in messages])
+    assert not any(m.raw for m in messages)  # 64 skewed 6-bit symbols: coding always pays
+    np.testing.assert_array_equal(bc, [1 + 8 * len(m.payload) for m in messages])
     info = coded.entropy.information_bits(q)
-    assert np.all(bc >= info) and np.all(bc <= info + 64)  # ANS in 32-bit words: <= 2 words over
+    assert np.all(bc >= info) and np.all(bc <= info + 65)  # 32-bit words: <= 2 over, + flag
     assert bc.mean() < 0.8 * bp.mean()
     assert coded.name == "uniform6b+ec"
+
+
+def test_entropy_coding_falls_back_to_raw_words_when_shorter(rng):
+    # Short codewords: ANS's 32-bit words cost more than B M = 12 bits, so every report goes raw.
+    short = make_link(_spec(bits=3, entropy_coding=True)).fit(
+        rng.laplace(size=(2000, 4)).astype(np.float32))
+    z = rng.laplace(size=(50, 4)).astype(np.float32)
+    q = short.quantizer.quantise(z)
+    reports = short.entropy.encode(q)
+    assert all(r.raw and r.bits == 1 + 3 * 4 for r in reports)
+    np.testing.assert_array_equal(short.entropy.decode(reports, 4), q)
+    _, bits = short.transmit(z)
+    assert np.all(bits == 13)
+    # A model fitted on other statistics: reports it would inflate go raw, the others are
+    # coded; never more than B M + 1 bits, always lossless.
+    mismatched = make_link(_spec(bits=6, entropy_coding=True)).fit(
+        rng.laplace(scale=0.05, size=(2000, 64)).astype(np.float32))
+    z = np.concatenate([rng.laplace(scale=0.05, size=(20, 64)),
+                        rng.uniform(-3, 3, size=(20, 64))]).astype(np.float32)
+    q = mismatched.quantizer.quantise(z)
+    reports = mismatched.entropy.encode(q)
+    flags = np.array([r.raw for r in reports])
+    assert not flags[:20].any() and flags[20:].all()
+    assert max(r.bits for r in reports) == 1 + 6 * 64
+    np.testing.assert_array_equal(mismatched.entropy.decode(reports, 64), q)
+    from linksim.feedback import pack_words, unpack_words
+
+    words = rng.integers(0, 2 ** 5, size=(3, 7))
+    assert [len(b) for b in pack_words(words, 5)] == [5, 5, 5]  # ceil(35 / 8)
+    for row, packed in zip(words, pack_words(words, 5)):
+        np.testing.assert_array_equal(unpack_words(packed, 5, 7), row)
 
 
 def test_awgn_link_has_the_requested_snr(rng):
