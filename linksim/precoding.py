@@ -100,9 +100,13 @@ def subband_principal_eigenvectors(h: np.ndarray, subband_size: int
     energy : [b, S] float64
         ``sum_{k in s} ||h_k||^2`` (``trace R_s``), 0 marks an empty subband.
     """
+    import torch
+
     blocks = subband_blocks(h, subband_size)  # [b, S, n, Nt]
     cov = np.matmul(blocks.transpose(0, 1, 3, 2), blocks.conj())  # R[n, m] = sum h[n] h[m]^*
-    _, vecs = np.linalg.eigh(cov)
+    # PyTorch's batched LAPACK call: 2.4x faster than numpy.linalg.eigh on [250, 22, 32, 32]
+    # complex64 (one thread; benchmarks/bench_sweep.py).
+    vecs = torch.linalg.eigh(torch.from_numpy(np.ascontiguousarray(cov)))[1].numpy()
     energy = np.sum(abs2(blocks), axis=(2, 3), dtype=np.float64)
     return vecs[..., -1].astype(np.complex64), energy
 
