@@ -29,7 +29,7 @@ def fb_run(tmp_path_factory):
             "n_train": 800, "n_val": 100, "n_test": 100}
     path = scenarios.write(tmp, {
         "datasets": {"indoor": data}, "training.train_sets": ["indoor"],
-        "evaluation.test_sets": ["indoor"], "training.epochs": 8,
+        "evaluation.test_sets": ["indoor"], "training.epochs": 12,
         "feedback": FEEDBACK, "estimation.pilot_snr_db": [10, 40],
         "training.feedback": [{"kind": "ideal"}, {"kind": "uniform", "bits": 4}]})
     res = CliRunner().invoke(main, ["run", str(path), "--no-progress"])
