@@ -19,10 +19,14 @@ space-frequency response is rebuilt from the kept rows), as in the CsiNet data.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
+import warnings
+import weakref
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +47,10 @@ COST2100_POOL_MIN = 1024
 #: Samples drawn per Sionna call. Sionna draws a whole batch at once, so a sample depends on the
 #: batch it was drawn in: the batch size is part of the cache key.
 GENERATION_BATCH = 1000
+#: Samples per COST 2100 generation task (a multiple of ``channels.cost2100.RNG_BLOCK``; no effect
+#: on the samples): the unit written to disk, and at most ``2 * COST2100_WORKERS`` tasks are in
+#: flight, so streamed generation holds O(task) samples, not O(n).
+COST2100_TASK = 256
 
 
 def default_cache_dir() -> Path:
@@ -52,12 +60,34 @@ def default_cache_dir() -> Path:
 
 
 class _ChannelBatches:
-    """Batch iteration shared by the data set kinds (each defines ``__len__`` and ``channels``)."""
+    """Batch iteration and file handling shared by the data set kinds (each defines ``__len__``
+    and ``channels``).
+
+    A data set read with ``lazy=True`` keeps its per-sample arrays on disk (``h5py`` datasets,
+    sliced on access) and its file open: close it with :meth:`close` or use it as a context
+    manager (it is also closed when the object is garbage-collected).
+    """
 
     def batches(self, batch_size: int) -> Iterator[np.ndarray]:
         """Iterate over the data set in batches of ``[<=batch_size, Nc, Nt]`` channels."""
         for start in range(0, len(self), batch_size):
             yield self.channels(start, start + batch_size)
+
+    @property
+    def lazy(self) -> bool:
+        """Whether the per-sample arrays stay on disk (read by slice)."""
+        return self._file is not None
+
+    def close(self) -> None:
+        """Close the file of a lazy data set (no-op for an in-memory one)."""
+        if self._file is not None:
+            self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 @dataclass
@@ -67,9 +97,10 @@ class CirDataset(_ChannelBatches):
     Attributes
     ----------
     a : [N, Nt, P] complex64
-        Path coefficients per BS antenna (single-antenna UE).
+        Path coefficients per BS antenna (single-antenna UE); an ``h5py.Dataset`` when read
+        with ``lazy=True``.
     tau : [N, P] float32
-        Path delays [s].
+        Path delays [s] (on disk too when lazy).
     frequencies_hz : [Nc] float64
         Baseband subcarrier frequencies.
     meta : dict
@@ -80,6 +111,7 @@ class CirDataset(_ChannelBatches):
     tau: np.ndarray
     frequencies_hz: np.ndarray
     meta: dict = field(default_factory=dict)
+    _file: h5py.File | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return self.a.shape[0]
@@ -128,10 +160,11 @@ class AdDataset(_ChannelBatches):
     Attributes
     ----------
     h_ad : [N, Na, Nt] complex64
-        Delay rows x angle bins (linksim layout, :mod:`linksim.transforms`).
+        Delay rows x angle bins (linksim layout, :mod:`linksim.transforms`); an
+        ``h5py.Dataset`` when read with ``lazy=True``.
     energy_kept : [N] float32
         Energy in the kept rows / energy over all ``Nc`` rows (NaN where unknown, e.g. CsiNet
-        files).
+        files); always in memory (4 bytes per sample).
     num_subcarriers : int
         ``Nc`` of the rebuilt space-frequency channel.
     meta : dict
@@ -142,6 +175,7 @@ class AdDataset(_ChannelBatches):
     energy_kept: np.ndarray
     num_subcarriers: int
     meta: dict = field(default_factory=dict)
+    _file: h5py.File | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return self.h_ad.shape[0]
@@ -189,50 +223,96 @@ def cache_key(generator_config: dict, split: str, n: int, seed: int) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _write_h5(path: Path, fmt: str, version: int, meta: dict, arrays: dict[str, np.ndarray],
-              attrs: dict | None = None) -> None:
-    """Write named arrays (chunked if ``ndim >= 2``) and attributes atomically."""
+@contextlib.contextmanager
+def _atomic_h5(path: Path) -> Iterator[h5py.File]:
+    """An HDF5 file open for writing under a temporary name in ``path``'s directory, renamed to
+    ``path`` when the block exits normally and deleted if it raises (or is interrupted)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = fmt
-            f.attrs["format_version"] = version
-            f.attrs["meta"] = json.dumps(meta, sort_keys=True, default=str)
-            for k, v in (attrs or {}).items():
-                f.attrs[k] = v
-            for name, arr in arrays.items():
-                f.create_dataset(name, data=arr, chunks=True if arr.ndim >= 2 else None)
+            yield f
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _read_h5(path: Path, fmt: str, version: int, names: tuple[str, ...],
-             attrs: tuple[str, ...] = ()) -> tuple[dict[str, np.ndarray], dict, dict]:
-    """Read named arrays, the meta dict and attributes; :class:`DatasetError` if not ``fmt``."""
+def _write_h5(path: Path, fmt: str, version: int, meta: dict, arrays: dict[str, np.ndarray],
+              attrs: dict | None = None) -> None:
+    """Write named arrays (chunked if ``ndim >= 2``) and attributes atomically."""
+    with _atomic_h5(path) as f:
+        f.attrs["format"] = fmt
+        f.attrs["format_version"] = version
+        f.attrs["meta"] = json.dumps(meta, sort_keys=True, default=str)
+        for k, v in (attrs or {}).items():
+            f.attrs[k] = v
+        for name, arr in arrays.items():
+            f.create_dataset(name, data=arr, chunks=True if arr.ndim >= 2 else None)
+
+
+def _open_h5(path: Path, fmt: str, version: int) -> h5py.File:
+    """Open a data set file for reading after checking its format and version.
+
+    :class:`DatasetError` naming the file if it is missing, unreadable or not ``fmt``.
+    """
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: data set file not found")
     try:
-        with h5py.File(path, "r") as f:
-            if f.attrs.get("format") != fmt:
-                raise DatasetError(f"{path}: not a linksim channel data set (format "
-                                   f"attribute {f.attrs.get('format')!r}, expected {fmt!r})")
-            if int(f.attrs.get("format_version", -1)) != version:
-                raise DatasetError(f"{path}: unsupported data set version "
-                                   f"{f.attrs.get('format_version')}")
-            arrays = {n: f[n][...] for n in names}
-            extra = {a: f.attrs[a] for a in attrs}
-            meta = json.loads(f.attrs["meta"])
-    except DatasetError:
-        raise
-    except (OSError, KeyError, ValueError) as exc:
+        f = h5py.File(path, "r")
+    except OSError as exc:
         raise DatasetError(f"{path}: corrupt or unreadable data set ({exc})") from exc
-    return arrays, meta, extra
+    try:
+        if f.attrs.get("format") != fmt:
+            raise DatasetError(f"{path}: not a linksim channel data set (format "
+                               f"attribute {f.attrs.get('format')!r}, expected {fmt!r})")
+        if int(f.attrs.get("format_version", -1)) != version:
+            raise DatasetError(f"{path}: unsupported data set version "
+                               f"{f.attrs.get('format_version')}")
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        f.close()
+        raise DatasetError(f"{path}: corrupt or unreadable data set ({exc})") from exc
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def _read_h5(path: Path, fmt: str, version: int, names: tuple[str, ...],
+             attrs: tuple[str, ...] = (), lazy: tuple[str, ...] = ()
+             ) -> tuple[dict, dict, dict, h5py.File | None]:
+    """Read named arrays, the meta dict and attributes; :class:`DatasetError` if not ``fmt``.
+
+    Arrays named in ``lazy`` are returned as ``h5py.Dataset`` objects of the still-open file
+    (returned last; ``None`` when nothing is lazy), the others as numpy arrays.
+    """
+    path = Path(path)
+    f = _open_h5(path, fmt, version)
+    try:
+        arrays = {n: f[n] if n in lazy else f[n][...] for n in names}
+        extra = {a: f.attrs[a] for a in attrs}
+        meta = json.loads(f.attrs["meta"])
+    except (OSError, KeyError, ValueError) as exc:
+        f.close()
+        raise DatasetError(f"{path}: corrupt or unreadable data set ({exc})") from exc
+    except BaseException:
+        f.close()
+        raise
+    if not lazy:
+        f.close()
+        return arrays, meta, extra, None
+    return arrays, meta, extra, f
+
+
+def _lazy_handle(ds, f: h5py.File | None):
+    """Attach the open file ``f`` to ``ds`` (closed with it or when it is collected)."""
+    if f is not None:
+        ds._file = f
+        weakref.finalize(ds, f.close)
+    return ds
 
 
 def file_format(path: Path) -> str:
@@ -256,13 +336,19 @@ def write_cir(path: Path, ds: CirDataset) -> None:
               {"a": ds.a, "tau": ds.tau, "frequencies_hz": ds.frequencies_hz})
 
 
-def read_cir(path: Path) -> CirDataset:
-    """Read a data set written by :func:`write_cir`; :class:`DatasetError` if it is not one."""
-    arr, meta, _ = _read_h5(path, FORMAT, FORMAT_VERSION, ("a", "tau", "frequencies_hz"))
+def read_cir(path: Path, lazy: bool = False) -> CirDataset:
+    """Read a data set written by :func:`write_cir`; :class:`DatasetError` if it is not one.
+
+    With ``lazy``, ``a`` and ``tau`` stay on disk (see :class:`_ChannelBatches`).
+    """
+    arr, meta, _, f = _read_h5(path, FORMAT, FORMAT_VERSION, ("a", "tau", "frequencies_hz"),
+                               lazy=("a", "tau") if lazy else ())
     a, tau, freqs = arr["a"], arr["tau"], arr["frequencies_hz"]
     if a.ndim != 3 or tau.shape != (a.shape[0], a.shape[2]) or freqs.ndim != 1:
+        if f is not None:
+            f.close()
         raise DatasetError(f"{path}: inconsistent array shapes a{a.shape} tau{tau.shape}")
-    return CirDataset(a, tau, freqs, meta)
+    return _lazy_handle(CirDataset(a, tau, freqs, meta), f)
 
 
 def write_ad(path: Path, ds: AdDataset) -> None:
@@ -273,17 +359,24 @@ def write_ad(path: Path, ds: AdDataset) -> None:
               {"num_subcarriers": int(ds.num_subcarriers)})
 
 
-def read_ad(path: Path) -> AdDataset:
-    """Read a data set written by :func:`write_ad`; :class:`DatasetError` if it is not one."""
-    arr, meta, attrs = _read_h5(path, AD_FORMAT, AD_FORMAT_VERSION, ("h_ad", "energy_kept"),
-                                ("num_subcarriers",))
+def read_ad(path: Path, lazy: bool = False) -> AdDataset:
+    """Read a data set written by :func:`write_ad`; :class:`DatasetError` if it is not one.
+
+    With ``lazy``, ``h_ad`` stays on disk (see :class:`_ChannelBatches`).
+    """
+    arr, meta, attrs, f = _read_h5(path, AD_FORMAT, AD_FORMAT_VERSION, ("h_ad", "energy_kept"),
+                                   ("num_subcarriers",), lazy=("h_ad",) if lazy else ())
     h_ad, e = arr["h_ad"], arr["energy_kept"]
     nc = int(attrs["num_subcarriers"])
-    if (h_ad.ndim != 3 or not np.iscomplexobj(h_ad) or e.shape != (h_ad.shape[0],)
+    if (h_ad.ndim != 3 or h_ad.dtype.kind != "c" or e.shape != (h_ad.shape[0],)
             or not h_ad.shape[1] <= nc):
+        if f is not None:
+            f.close()
         raise DatasetError(f"{path}: inconsistent array shapes h_ad{h_ad.shape} "
                            f"energy_kept{e.shape} (Nc={nc})")
-    return AdDataset(h_ad.astype(np.complex64, copy=False), e, nc, meta)
+    if f is None:
+        h_ad = h_ad.astype(np.complex64, copy=False)
+    return _lazy_handle(AdDataset(h_ad, e, nc, meta), f)
 
 
 def describe_file(path: Path) -> dict:
@@ -304,42 +397,24 @@ def describe_file(path: Path) -> dict:
             "format": fmt}
 
 
-def read_dataset(path: Path) -> CirDataset | AdDataset:
-    """Read either kind of linksim data set file, by its ``format`` attribute."""
-    return read_ad(path) if file_format(path) == AD_FORMAT else read_cir(path)
+def read_dataset(path: Path, lazy: bool = False) -> CirDataset | AdDataset:
+    """Read either kind of linksim data set file, by its ``format`` attribute.
 
-
-def _generate_uma(g: dict, n: int, seed: int, progress: bool
-                  ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """``n`` UMa samples as ``ceil(n / T)`` drops of ``T = num_snapshots`` snapshots.
-
-    Sample ``i`` is snapshot ``i % T`` (time ``(i % T) * snapshot_interval_s``) of drop
-    ``i // T``; each Sionna call holds ``GENERATION_BATCH // T`` drops (about
-    ``GENERATION_BATCH`` snapshots). With ``T = 1`` the samples are those of
-    :func:`channels.uma.generate_uma_cir` with ``batch_size=GENERATION_BATCH``.
-
-    Returns
-    -------
-    a : [n, Nt, P] complex64
-    tau : [n, P] float32
-        Path delays [s], the same for every snapshot of a drop.
-    meta : dict
-        Generator name, snapshot layout and validity notes.
+    ``lazy=True`` keeps the per-sample arrays on disk (``h5py`` datasets, read by slice, e.g.
+    by :meth:`~AdDataset.channels`) and the file open until :meth:`~_ChannelBatches.close`
+    (or the end of a ``with`` block); the small per-sample ``energy_kept`` and the subcarrier
+    frequencies are read. The same :class:`DatasetError` as an eager read for bad files.
     """
-    from channels.uma import generate_uma_series, validity_notes
+    reader = read_ad if file_format(path) == AD_FORMAT else read_cir
+    return reader(path, lazy=lazy)
+
+
+def _uma_meta(g: dict) -> dict:
+    """Generator name, snapshot layout and validity notes of a UMa split."""
+    from channels.uma import validity_notes
 
     t_n = int(g.get("num_snapshots", 1))
     dt = float(g.get("snapshot_interval_s", 1.0)) if t_n > 1 else 1.0
-    drops = -(-n // t_n)
-    a, tau = generate_uma_series(
-        drops, t_n, dt, num_bs_antennas=g["num_bs_antennas"],
-        carrier_frequency_hz=g["carrier_frequency_hz"],
-        ue_speed_mps=(g["ue_speed_mps"], g["ue_speed_mps"]),
-        antenna_pattern=g.get("bs_antenna_pattern", "omni"),
-        ue_orientation=g.get("ue_orientation", "upright"),
-        seed=seed, batch_size=max(1, GENERATION_BATCH // t_n), progress=progress)
-    a = a.reshape(drops * t_n, *a.shape[2:])[:n]
-    tau = np.repeat(tau, t_n, axis=0)[:n]
     bandwidth = g["num_subcarriers"] * g["subcarrier_spacing_hz"]
     notes = validity_notes(g["carrier_frequency_hz"], bandwidth)
     meta = {"generator": "sionna-38.901-uma-nlos", "num_snapshots": t_n,
@@ -355,58 +430,253 @@ def _generate_uma(g: dict, n: int, seed: int, progress: bool
             "spatial consistency as in QuaDRiGa), valid for tracks short against the ~40-50 m "
             "UMa NLOS decorrelation distances")
     meta["notes"] = notes
-    return a, tau, meta
+    return meta
+
+
+def _uma_blocks(g: dict, n: int, seed: int, progress: bool
+                ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """``n`` UMa samples as ``ceil(n / T)`` drops of ``T = num_snapshots`` snapshots, one
+    Sionna call at a time: yields ``(start, {"a": [b, Nt, P] complex64, "tau": [b, P]
+    float32})`` for samples ``start:start + b``.
+
+    Sample ``i`` is snapshot ``i % T`` (time ``(i % T) * snapshot_interval_s``) of drop
+    ``i // T``; each Sionna call holds ``GENERATION_BATCH // T`` drops (about
+    ``GENERATION_BATCH`` snapshots) drawn from the generator seeded with
+    ``channels.uma.batch_seed(seed, call index)``, so a call's samples do not depend on the
+    others: the same samples as :func:`channels.uma.generate_uma_series` with
+    ``batch_size=GENERATION_BATCH // T`` (reshaped to samples; with ``T = 1`` those of
+    :func:`channels.uma.generate_uma_cir` with ``batch_size=GENERATION_BATCH``), one call in
+    memory at a time. Path delays are the same for every snapshot of a drop.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from channels import uma
+
+    t_n = int(g.get("num_snapshots", 1))
+    dt = float(g.get("snapshot_interval_s", 1.0)) if t_n > 1 else 1.0
+    drops = -(-n // t_n)
+    per_call = max(1, GENERATION_BATCH // t_n)
+    uma._check_counts(drops, per_call, seed)
+    for note in uma.validity_notes(g["carrier_frequency_hz"]):
+        warnings.warn(note, UserWarning, stacklevel=3)
+    speed = (g["ue_speed_mps"], g["ue_speed_mps"])
+    with torch.no_grad():
+        model = uma.make_uma_model(g["num_bs_antennas"], g["carrier_frequency_hz"],
+                                   antenna_pattern=g.get("bs_antenna_pattern", "omni"),
+                                   device="cpu")
+    bar = tqdm(total=drops, desc="generate uma", unit="drop", disable=not progress, leave=False)
+    with uma._seeded_sionna_rng("cpu") as gen, bar:
+        for i in range(-(-drops // per_call)):
+            with torch.no_grad():
+                gen.manual_seed(uma.batch_seed(seed, i))
+                uma.set_uma_topology(model, per_call, speed,
+                                     ue_orientation=g.get("ue_orientation", "upright"),
+                                     device="cpu")
+                a, tau = uma.draw_uma_series(model, t_n, 1.0 / dt)
+            if a.shape[-1] != uma.NUM_PATHS_NLOS:
+                raise RuntimeError(f"unexpected number of paths {a.shape[-1]}")
+            lo, hi = i * per_call, min(drops, (i + 1) * per_call)
+            a = a[:hi - lo].cpu().numpy().astype(np.complex64, copy=False)
+            tau = tau[:hi - lo].cpu().numpy().astype(np.float32, copy=False)
+            start, stop = lo * t_n, min(n, hi * t_n)
+            yield start, {"a": a.reshape(-1, *a.shape[2:])[:stop - start],
+                          "tau": np.repeat(tau, t_n, axis=0)[:stop - start]}
+            bar.update(hi - lo)
+
+
+def _cost2100_blocks(g: dict, n: int, seed: int, kept: list[np.ndarray]
+                     ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """COST 2100 samples ``0:n`` in tasks of :data:`COST2100_TASK` samples, in order: yields
+    ``(start, {"h_ad": [b, Na, Nt] complex64, "energy_kept": [b] float32})`` and appends each
+    ``energy_kept`` block to ``kept``.
+
+    The samples of :func:`channels.cost2100.generate_cost2100_ad` (which seeds each block of
+    ``RNG_BLOCK`` samples by its index, so a task's samples do not depend on the others);
+    from :data:`COST2100_POOL_MIN` samples up, :data:`COST2100_WORKERS` processes compute the
+    tasks, at most two per worker in flight.
+    """
+    from channels.cost2100 import RNG_BLOCK, _ad_blocks, _single_threaded_children, get_environment
+
+    nt, nc, na = int(g["num_bs_antennas"]), int(g["num_subcarriers"]), int(g["num_delay_rows"])
+    if n < 0 or int(seed) < 0:
+        raise ValueError("n and seed must be >= 0")
+    if not 1 <= na <= nc:
+        raise ValueError("need 1 <= num_delay_rows <= num_subcarriers")
+    assert COST2100_TASK % RNG_BLOCK == 0
+    args = (int(seed), get_environment(g["environment"]), nt, nc, float(g["bandwidth_hz"]), na)
+    tasks = [(s, min(n, s + COST2100_TASK)) for s in range(0, n, COST2100_TASK)]
+
+    def block(start, parts):
+        kept.append(parts[1])
+        return start, {"h_ad": parts[0], "energy_kept": parts[1]}
+
+    if n < COST2100_POOL_MIN or COST2100_WORKERS <= 1 or len(tasks) <= 1:
+        for s, e in tasks:
+            yield block(s, _ad_blocks(*args, s, e))
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")
+    with (_single_threaded_children(),
+          ProcessPoolExecutor(COST2100_WORKERS, mp_context=ctx) as ex):
+        pending: deque = deque()
+        try:
+            for s, e in tasks:
+                pending.append((s, ex.submit(_ad_blocks, *args, s, e)))
+                if len(pending) >= 2 * COST2100_WORKERS:
+                    s0, fut = pending.popleft()
+                    yield block(s0, fut.result())
+            while pending:
+                s0, fut = pending.popleft()
+                yield block(s0, fut.result())
+        finally:
+            for _, fut in pending:
+                fut.cancel()
+
+
+@dataclass
+class _Plan:
+    """How a split is laid out and produced: per-sample arrays ``{name: (shape, dtype)}`` in
+    file order, fixed arrays, file attributes, the block iterator and the meta dict (a function,
+    called once the blocks are exhausted)."""
+
+    kind: type
+    fmt: str
+    version: int
+    arrays: dict
+    fixed: dict
+    attrs: dict
+    blocks: Iterator
+    meta: object
+
+
+def _plan(generator_config: dict, n: int, seed: int, progress: bool) -> _Plan:
+    """The :class:`_Plan` of ``n`` channels of ``generator_config['family']``."""
+    g = generator_config
+    family = g["family"]
+    if family == "cost2100":
+        from channels.cost2100 import GENERATOR_VERSION
+
+        kept: list[np.ndarray] = []
+
+        def meta() -> dict:
+            e = np.concatenate(kept) if kept else np.zeros(0, np.float32)
+            return {"generator": f"cost2100-{g['environment']}",
+                    "generator_version": GENERATOR_VERSION, "config": g, "seed": seed, "n": n,
+                    "delay_resolution_s": 1.0 / g["bandwidth_hz"],
+                    "energy_kept_mean": float(np.mean(e)) if n else None,
+                    "notes": [("truncated angular-delay channel stored; the truncated channel "
+                               "is the channel, energy lost to the truncation in energy_kept")]}
+
+        na, nt = int(g["num_delay_rows"]), int(g["num_bs_antennas"])
+        return _Plan(AdDataset, AD_FORMAT, AD_FORMAT_VERSION,
+                     {"h_ad": ((n, na, nt), np.complex64), "energy_kept": ((n,), np.float32)},
+                     {}, {"num_subcarriers": int(g["num_subcarriers"])},
+                     _cost2100_blocks(g, n, seed, kept), meta)
+    if family == "uma":
+        from channels.uma import NUM_PATHS_NLOS, subcarrier_frequencies
+
+        def meta() -> dict:
+            m = _uma_meta(g)
+            m.update({"config": g, "seed": seed, "n": n,
+                      "units": {"a": "linear amplitude (no path loss)", "tau": "s",
+                                "frequencies_hz": "Hz"}})
+            return m
+
+        nt, p = int(g["num_bs_antennas"]), NUM_PATHS_NLOS
+        freqs = subcarrier_frequencies(g["num_subcarriers"], g["subcarrier_spacing_hz"])
+        return _Plan(CirDataset, FORMAT, FORMAT_VERSION,
+                     {"a": ((n, nt, p), np.complex64), "tau": ((n, p), np.float32)},
+                     {"frequencies_hz": freqs}, {}, _uma_blocks(g, n, seed, progress), meta)
+    raise ValueError(f"unknown channel family {family!r}")
+
+
+def _dataset(plan: _Plan, arrays: dict, meta: dict) -> CirDataset | AdDataset:
+    if plan.kind is AdDataset:
+        return AdDataset(arrays["h_ad"], arrays["energy_kept"], plan.attrs["num_subcarriers"],
+                         meta)
+    return CirDataset(arrays["a"], arrays["tau"], arrays["frequencies_hz"], meta)
 
 
 def generate(generator_config: dict, n: int, seed: int, progress: bool = False
              ) -> CirDataset | AdDataset:
-    """Generate ``n`` channels of the family named in ``generator_config['family']``."""
-    family = generator_config["family"]
-    if family == "cost2100":
-        from channels.cost2100 import GENERATOR_VERSION, generate_cost2100_ad
+    """Generate ``n`` channels of the family named in ``generator_config['family']``, in
+    memory (:func:`generate_to_file` streams them to disk; same samples)."""
+    plan = _plan(generator_config, n, seed, progress)
+    arrays = {k: np.empty(shape, dtype) for k, (shape, dtype) in plan.arrays.items()}
+    with contextlib.closing(plan.blocks) as blocks:
+        for start, block in blocks:
+            for k, v in block.items():
+                arrays[k][start:start + len(v)] = v
+    return _dataset(plan, {**arrays, **plan.fixed}, plan.meta())
 
-        g = generator_config
-        h_ad, kept = generate_cost2100_ad(
-            n, g["environment"], num_bs_antennas=g["num_bs_antennas"],
-            num_subcarriers=g["num_subcarriers"], bandwidth_hz=g["bandwidth_hz"],
-            num_delay_rows=g["num_delay_rows"], seed=seed,
-            workers=COST2100_WORKERS if n >= COST2100_POOL_MIN else 1)
-        meta = {"generator": f"cost2100-{g['environment']}",
-                "generator_version": GENERATOR_VERSION, "config": g, "seed": seed, "n": n,
-                "delay_resolution_s": 1.0 / g["bandwidth_hz"],
-                "energy_kept_mean": float(np.mean(kept)) if n else None,
-                "notes": [("truncated angular-delay channel stored; the truncated channel is "
-                          "the channel, energy lost to the truncation in energy_kept")]}
-        return AdDataset(h_ad, kept.astype(np.float32), g["num_subcarriers"], meta)
-    if family == "uma":
-        from channels.uma import subcarrier_frequencies
 
-        a, tau, meta = _generate_uma(generator_config, n, seed, progress)
-        freqs = subcarrier_frequencies(generator_config["num_subcarriers"],
-                                       generator_config["subcarrier_spacing_hz"])
-    else:
-        raise ValueError(f"unknown channel family {family!r}")
-    meta.update({"config": generator_config, "seed": seed, "n": n,
-                 "units": {"a": "linear amplitude (no path loss)", "tau": "s",
-                           "frequencies_hz": "Hz"}})
-    return CirDataset(a, tau, freqs, meta)
+def generate_to_file(generator_config: dict, split: str, n: int, seed: int, path: Path,
+                     progress: bool = False) -> Path:
+    """Generate ``n`` channels straight into the data set file ``path``, block by block.
+
+    The file is the one :func:`generate` + :func:`write_ad` / :func:`write_cir` would write
+    (same arrays, chunk shapes, attributes and meta, with ``meta["split"] = split``), but only
+    one generation block (a COST 2100 task, a Sionna call) is held in memory at a time: the
+    per-sample datasets are created at full size in a temporary file and filled in order,
+    then the file is renamed to ``path``; an interrupted generation leaves no file at ``path``
+    (and no temporary file).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    plan = _plan(generator_config, n, seed, progress)
+    with _atomic_h5(path) as f:
+        f.attrs["format"] = plan.fmt
+        f.attrs["format_version"] = plan.version
+        for k, v in plan.attrs.items():
+            f.attrs[k] = v
+        out = {k: f.create_dataset(k, shape=shape, dtype=dtype,
+                                   chunks=True if len(shape) >= 2 else None)
+               for k, (shape, dtype) in plan.arrays.items()}
+        for k, v in plan.fixed.items():
+            f.create_dataset(k, data=v, chunks=True if v.ndim >= 2 else None)
+        done = 0
+        with contextlib.closing(plan.blocks) as blocks:  # stops a process pool on errors
+            for start, block in blocks:
+                for k, v in block.items():
+                    out[k][start:start + len(v)] = v
+                done = start + len(next(iter(block.values())))
+        if done != n:
+            raise RuntimeError(f"generation stopped at sample {done} of {n}")
+        meta = plan.meta()
+        meta["split"] = split
+        f.attrs["meta"] = json.dumps(meta, sort_keys=True, default=str)
+    return Path(path)
+
+
+def split_path(generator_config: dict, split: str, n: int, seed: int,
+               cache_dir: Path | None = None) -> Path:
+    """The cache file of a generated split (see :func:`cache_key`)."""
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    key = cache_key(generator_config, split, n, seed)
+    return cache_dir / f"{generator_config['family']}-{split}-{key}.h5"
 
 
 def load_or_generate(generator_config: dict, split: str, n: int, seed: int,
-                     cache_dir: Path | None = None, progress: bool = False
+                     cache_dir: Path | None = None, progress: bool = False, lazy: bool = False
                      ) -> tuple[CirDataset | AdDataset, Path, bool]:
-    """Return the cached split if present, else generate and cache it.
+    """Return the cached split if present, else generate it into the cache (streamed to disk
+    block by block, :func:`generate_to_file`) and read it.
+
+    ``lazy=True`` returns the split with its arrays on disk (:func:`read_dataset`): then
+    neither generation nor the returned data set holds the whole split in memory.
 
     Returns
     -------
     (dataset, path, from_cache)
     """
-    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    key = cache_key(generator_config, split, n, seed)
-    path = cache_dir / f"{generator_config['family']}-{split}-{key}.h5"
+    path = split_path(generator_config, split, n, seed, cache_dir)
     if path.exists():
-        return read_dataset(path), path, True
-    ds = generate(generator_config, n, seed, progress=progress)
-    ds.meta["split"] = split
-    (write_ad if isinstance(ds, AdDataset) else write_cir)(path, ds)
-    return ds, path, False
+        return read_dataset(path, lazy=lazy), path, True
+    generate_to_file(generator_config, split, n, seed, path, progress=progress)
+    return read_dataset(path, lazy=lazy), path, False

@@ -148,12 +148,13 @@ def generate(scenario: Path, no_progress: bool) -> None:
             try:
                 ds, path, how = load_split(cfg, split, derive_seed(sc.seed, "dataset", name,
                                                                    split),
-                                           cache_dir, progress=not no_progress)
+                                           cache_dir, progress=not no_progress, lazy=True)
             except (DatasetError, LinksimInputError) as exc:
                 _fail(exc)
-            click.echo(f"{name}/{split}: {path}  n={len(ds)}  {how} in "
-                       f"{time.perf_counter() - t0:.1f} s  energy kept "
-                       f"{_energy_text(ds, sc.preprocessing.num_delay_rows)}")
+            with ds:  # a lazy data set: the split is read batch by batch, never whole
+                click.echo(f"{name}/{split}: {path}  n={len(ds)}  {how} in "
+                           f"{time.perf_counter() - t0:.1f} s  energy kept "
+                           f"{_energy_text(ds, sc.preprocessing.num_delay_rows)}")
 
 
 def _energy_text(ds, num_rows: int, batch_size: int = 500) -> str:

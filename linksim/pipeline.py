@@ -49,6 +49,7 @@ from linksim.feedback import (
 )
 from linksim.scenario import Scenario
 from linksim.seeding import derive_seed, rng_for
+from linksim.streaming import StreamedCsi, codec_inputs_range
 from linksim.training import TrainSettings
 
 RESULT_COLUMNS = [
@@ -109,30 +110,27 @@ def codec_inputs(ds: CirDataset, num_rows: int, batch_size: int, snr_db: float |
     """Real truncated angular-delay CSI ``[N, Na, Nt, 2]`` of a data set (not normalised).
 
     With ``snr_db`` set, the CSI is the LS estimate at that pilot SNR, else the true channel.
-    ``limit`` keeps the first ``limit`` samples only.
+    ``limit`` keeps the first ``limit`` samples only. Reads ``ds`` in batches of
+    ``batch_size`` samples (a lazy data set is never read whole);
+    :func:`linksim.streaming.codec_inputs_range` for any range of samples.
     """
     n = len(ds) if limit is None else min(limit, len(ds))
-    out = np.empty((n, num_rows, ds.num_antennas, 2), np.float32)
-    for start in range(0, n, batch_size):
-        h = ds.channels(start, min(start + batch_size, n))
-        if snr_db is not None:
-            h = estimation.estimate_channel(h, snr_db, rng, pilot_length=pilot_length,
-                                            reference=reference)
-        out[start:start + len(h)] = transforms.complex_to_real(
-            transforms.truncated_angular_delay(h, num_rows))
-    return out
+    return codec_inputs_range(ds, 0, n, num_rows, batch_size, snr_db, rng, pilot_length,
+                              reference)
 
 
-def load_split(cfg, split: str, seed: int, cache_dir: Path, progress: bool = False
-               ) -> tuple[CirDataset | AdDataset, Path, str]:
+def load_split(cfg, split: str, seed: int, cache_dir: Path, progress: bool = False,
+               lazy: bool = False) -> tuple[CirDataset | AdDataset, Path, str]:
     """One split of a scenario data set: ``(dataset, file, "from cache" | "generated" |
-    "loaded")``; generated families go through the cache, ``csinet_mat`` files are read."""
+    "loaded")``; generated families go through the cache (generated straight to disk),
+    ``csinet_mat`` files are read. ``lazy`` keeps a generated split's arrays on disk
+    (:func:`channels.dataset.read_dataset`); ``csinet_mat`` files are always read whole."""
     if cfg.family == "csinet_mat":
         path = getattr(cfg, f"{split}_file")
         return load_csinet_split(path, cfg.key, cfg.num_subcarriers, split), path, "loaded"
     size = getattr(cfg, f"n_{split}")
     ds, path, cached = load_or_generate(cfg.generator_config(), split, size, seed, cache_dir,
-                                        progress=progress)
+                                        progress=progress, lazy=lazy)
     return ds, path, "from cache" if cached else "generated"
 
 
@@ -164,10 +162,13 @@ class Run:
         need = [(n, split) for split in ("train", "val") for n in train_names if self.sc.codecs]
         need += [(n, "train") for n in tr.train_sets if self.sc.baselines]
         need += [(n, "test") for n in self.sc.evaluation.test_sets]
+        # streaming: the train/val splits of train_sets stay on disk (read block by block)
+        on_disk = {(n, s) for n in tr.train_sets for s in ("train", "val")} if tr.stream else ()
         for name, split in dict.fromkeys(need):
             cfg = self.sc.datasets[name]
             seed = derive_seed(self.sc.seed, "dataset", name, split)
-            ds, path, how = load_split(cfg, split, seed, self.cache_dir, progress=self.progress)
+            ds, path, how = load_split(cfg, split, seed, self.cache_dir, progress=self.progress,
+                                       lazy=(name, split) in on_disk)
             self.echo(f"data  {name}/{split}: {len(ds)} channels {how} ({path})")
             self.datasets[(name, split)] = ds
             self.dataset_files[f"{name}/{split}"] = {
@@ -205,17 +206,42 @@ class Run:
         blob = json.dumps(key, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
-    def _inputs(self, name: str, split: str, limit: int | None = None) -> np.ndarray:
+    def _inputs(self, name: str, split: str, limit: int | None = None, stream: bool = False
+                ) -> np.ndarray | StreamedCsi:
         """Real codec inputs ``[N, Na, Nt, 2]`` of one split of a data set (LS estimates at
-        ``training.pilot_snr_db`` when set), the first ``limit`` samples if given."""
+        ``training.pilot_snr_db`` when set), the first ``limit`` samples if given.
+
+        With ``stream``, a :class:`~linksim.streaming.StreamedCsi` standing for them instead
+        (blocks of ``training.stream_block`` samples, unit power when
+        ``preprocessing.power_normalization``, no normaliser yet; the pilot noise of block ``i``
+        from ``rng_for(seed, "train-pilots", name, split, "block", i)``, so the inputs differ
+        from the in-memory ones, drawn from one generator over the split, when
+        ``pilot_snr_db`` is set, and equal them otherwise). Its codec inputs are computed by
+        the first pass and kept in an anonymous scratch file in the cache directory until the
+        source is closed.
+        """
         sc, tr = self.sc, self.sc.training
+        ds = self.datasets[(name, split)]
+        if stream:
+            return StreamedCsi(
+                ds, sc.preprocessing.num_delay_rows, block=tr.stream_block,
+                batch_size=sc.evaluation.batch_size, snr_db=tr.pilot_snr_db, seed=sc.seed,
+                labels=("train-pilots", name, split), pilot_length=sc.estimation.pilot_length,
+                reference=sc.estimation.noise_reference,
+                power_normalization=sc.preprocessing.power_normalization, limit=limit,
+                scratch_dir=self.cache_dir)
         rng = rng_for(sc.seed, "train-pilots", name, split)
-        return codec_inputs(self.datasets[(name, split)], sc.preprocessing.num_delay_rows,
+        return codec_inputs(ds, sc.preprocessing.num_delay_rows,
                             sc.evaluation.batch_size, tr.pilot_snr_db, rng,
                             sc.estimation.pilot_length, sc.estimation.noise_reference, limit)
 
     def _fit_links(self, tc: TrainedCodec, train_fb, x_train: np.ndarray) -> None:
-        """Fit the scenario's feedback links on the codec's training codewords."""
+        """Fit the scenario's feedback links on the codec's training codewords.
+
+        ``x_train``: the real (not normalised) training inputs ``[N, Na, Nt, 2]``; under
+        ``training.stream`` only the first block (``stream_block`` samples) of the training
+        split, so the quantiser ranges and entropy models are fitted on those codewords.
+        """
         sc = self.sc
         z_train = tc.codec.encode(tc.codec.ue_prepare(x_train)[0])
         qfile = tc.model_dir / "trained_quantizer.json"
@@ -234,23 +260,43 @@ class Run:
             return []
         sources = [(n, [n], None) for n in tr.train_sets]
         sources += [(m.name, m.sets, m.n_per_set) for m in tr.mixtures]
-        trained, train_inputs = [], {}
-        for label, members, n_each in sources:
-            limits = {"train": n_each, "val": None if n_each is None else max(1, n_each // 10)}
-            xs = {split: np.concatenate([self._inputs(m, split, limits[split]) for m in members])
-                  for split in ("train", "val")}
-            train_inputs[label] = xs["train"]
-            unit = {k: transforms.unit_power(v)[0] if pre.power_normalization else v
-                    for k, v in xs.items()}
-            norm = transforms.Normalizer.fit(unit["train"], pre.scale)
-            xn = {k: norm.forward(v) for k, v in unit.items()}
+        if tr.stream:
+            own = [s.name for s in sc.codecs if get_codec_class(s.name).fit is not Codec.fit]
+            if own:
+                raise LinksimInputError(
+                    f"training.stream: codec {own[0]} trains with its own loop on in-memory "
+                    "arrays and cannot read its training data from disk; set stream: false")
+        trained = []
+        for i, (label, members, n_each) in enumerate(sources):
+            if tr.stream and i < len(tr.train_sets):
+                # from disk: one streaming pass fits the normaliser, training reads blocks;
+                # the links are fitted on the first block's codewords
+                src = {split: self._inputs(label, split, stream=True)
+                       for split in ("train", "val")}
+                norm = src["train"].fit_normalizer(pre.scale)
+                xn = {k: v.with_normalizer(norm) for k, v in src.items()}
+                x_links = src["train"].raw_block(0)
+            else:
+                limits = {"train": n_each,
+                          "val": None if n_each is None else max(1, n_each // 10)}
+                xs = {split: np.concatenate([self._inputs(m, split, limits[split])
+                                             for m in members])
+                      for split in ("train", "val")}
+                unit = {k: transforms.unit_power(v)[0] if pre.power_normalization else v
+                        for k, v in xs.items()}
+                norm = transforms.Normalizer.fit(unit["train"], pre.scale)
+                xn = {k: norm.forward(v) for k, v in unit.items()}
+                x_links = xs["train"]
             for spec in sc.codecs:
                 for cr in spec.compression_ratios:
                     for train_fb in tr.feedback_list():
                         tc = self._train_one(spec, cr, label, train_fb, xn, norm, run_dir,
                                              members=members, n_each=n_each)
-                        self._fit_links(tc, train_fb, xs["train"])
+                        self._fit_links(tc, train_fb, x_links)
                         trained.append(tc)
+            if tr.stream and i < len(tr.train_sets):
+                for v in src.values():
+                    v.close()  # frees the scratch files
         for ft in tr.fine_tune:
             xs = {"train": self._inputs(ft.target, "train", ft.n_samples),
                   "val": self._inputs(ft.target, "val")}
@@ -318,7 +364,10 @@ class Run:
                    run_dir: Path, members: list[str] | None = None,
                    n_each: int | None = None) -> TrainedCodec:
         """Train one codec x CR on one training set with one training-time link (or load it from
-        the model cache); copies the model and its training curve into the run directory."""
+        the model cache); copies the model and its training curve into the run directory.
+
+        ``xn``: normalised ``{"train", "val"}`` inputs, arrays or (``training.stream``)
+        :class:`~linksim.streaming.StreamedCsi` sources read from disk during training."""
         sc, na, tr = self.sc, self.sc.preprocessing.num_delay_rows, self.sc.training
         cls = get_codec_class(spec.name)
         fb_label = train_fb.label()
@@ -574,8 +623,17 @@ class Run:
                 with contextlib.suppress(OSError):
                     out_root.rmdir()  # we created it for this run and it is empty
             raise
+        finally:
+            self.close()
         self.results = df
         return final
+
+    def close(self) -> None:
+        """Close the data sets opened lazily (``training.stream``); eager ones hold no file."""
+        for ds in self.datasets.values():
+            close = getattr(ds, "close", None)
+            if close is not None:
+                close()
 
     def manifest(self, trained: list[TrainedCodec]) -> dict:
         """Everything needed to reproduce and audit the run."""

@@ -30,6 +30,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -383,6 +384,24 @@ class Training(_Strict):
     feedback: TrainingFeedback | list[TrainingFeedback] | None = Field(
         None, description="feedback link modelled in training (a list trains every codec once "
                           "per entry); null trains on the ideal link")
+    stream: bool = Field(
+        False, description="train from disk: the train and val splits of each train_sets entry "
+                           "are read, preprocessed and shuffled in blocks of stream_block "
+                           "samples, never held whole (mixtures, fine-tuning and baselines stay "
+                           "in memory); see docs/scenarios.md")
+    stream_block: int = Field(
+        4096, ge=1, description="samples per block read from disk when stream is true (the "
+                                "unit of shuffling and of memory)")
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        """Leave the streaming fields out of dumps while streaming is off, so that model cache
+        keys (made from ``model_dump()``) of in-memory training stay those of before them."""
+        data = handler(self)
+        if not self.stream and isinstance(data, dict):
+            data.pop("stream", None)
+            data.pop("stream_block", None)
+        return data
 
     def feedback_list(self) -> list[TrainingFeedback]:
         """The training links as a list (``[ideal]`` when none is set)."""
