@@ -1,23 +1,31 @@
-"""Training throughput of CsiNet: linksim's Keras (PyTorch backend) against plain PyTorch.
+"""Training throughput of linksim's Keras codecs (PyTorch backend) against plain PyTorch twins.
 
-Prints samples/s at batch 200 on the same random data for
+For each codec (``--codec NAME``, or ``all``) prints samples/s at batch 200 on the same random
+data for
 
-* ``torch``: CsiNet in plain PyTorch, channels-first (NCHW) tensors, ``torch.optim.Adam``;
+* ``torch``: the codec's plain PyTorch twin (``benchmarks/torch_twins.py``: the same network in
+  ``nn.Conv2d`` / ``nn.BatchNorm2d`` / ... modules, channels-first tensors), ``torch.optim.Adam``
+  with its defaults (the reference);
 * ``torch_cl``: the same module and data in channels-last memory (``torch.channels_last``);
 * ``torch_tuned``: channels-last and PyTorch's fused Adam (the fastest plain PyTorch we have);
-* ``keras_fit``: linksim's Keras CsiNet trained by ``train_codec`` with ``model.fit``
+* ``keras_fit``: linksim's Keras codec trained by ``train_codec`` with ``model.fit``
   (``TrainSettings(fast=False)``);
 * ``keras``: the same through linksim's default engine (PyTorch loop, native kernels).
 
-Every engine is timed ``--repeats`` times, interleaved (one run of each per round), after one
-warm-up run; the table shows the median samples/s and the median of the per-round ratios to
-``torch`` (machines are noisy: compare ratios measured in one run). No validation set, so every
-engine does the same work. ``--clock cpu`` divides by process CPU time instead of wall time: with
-``--threads 1`` that is robust to other processes sharing the cores. States the torch thread
-count and the load average.
+The twin's trainable parameter count is checked equal to the Keras codec's (encoder + decoder)
+before timing. Every engine is timed ``--repeats`` times, interleaved (one run of each per
+round), after one warm-up run; the table shows the median samples/s and the median of the
+per-round ratios to ``torch`` (machines are noisy: compare ratios measured in one run). A Keras
+run is one ``train_codec`` call (it builds the autoencoder and the optimizer each call, as the
+pipeline does; no validation set, so every engine does the same work). ``--clock cpu`` divides
+by process CPU time instead of wall time: with ``--threads 1`` that is robust to other
+processes sharing the cores. States the torch thread count and the load average (before and
+after each codec). ``--codec all`` times every twin of ``torch_twins.TWINS`` (without
+``torch_cl`` unless ``--engines`` names it) and ends with a summary table.
 
-    python benchmarks/bench_training.py [--cr 4] [--n 2000] [--epochs 1] [--threads 2]
-                                        [--repeats 5] [--clock wall|cpu]
+    python benchmarks/bench_training.py [--codec csinet|crnet|...|all] [--cr 4] [--n 2000]
+                                        [--epochs 1] [--threads 2] [--repeats 5]
+                                        [--clock wall|cpu]
                                         [--engines torch torch_cl torch_tuned keras_fit keras]
 """
 
@@ -31,49 +39,33 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import torch
 from torch import nn
+from torch_twins import (  # noqa: F401  (TorchCsiNet: this script's old reference, kept)
+    TWINS,
+    TorchCsiNet,
+    count_trainable,
+    keras_trainable_count,
+    make_twin,
+    to_nchw,
+)
 
 import linksim  # noqa: F401  (sets the Keras backend)
 
 ENGINES = ("torch", "torch_cl", "torch_tuned", "keras_fit", "keras")
+#: Engines timed by default with ``--codec all`` (channels-last alone is the least informative).
+ALL_CODECS_ENGINES = ("torch", "torch_tuned", "keras_fit", "keras")
 
 
-class TorchCsiNet(nn.Module):
-    """CsiNet in plain PyTorch (channels-first), the reference for the speed comparison."""
-
-    def __init__(self, m: int, na: int = 32, nt: int = 32):
-        super().__init__()
-        self.na, self.nt = na, nt
-        act = lambda: nn.LeakyReLU(0.3)
-
-        def cbr(i, o, a=True):
-            layers = [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o)]
-            return nn.Sequential(*layers, act()) if a else nn.Sequential(*layers)
-
-        self.enc_conv = cbr(2, 2)
-        self.enc_fc = nn.Linear(2 * na * nt, m)
-        self.dec_fc = nn.Linear(m, 2 * na * nt)
-        self.refine = nn.ModuleList(
-            [nn.Sequential(cbr(2, 8), cbr(8, 16), cbr(16, 2, a=False)) for _ in range(2)])
-        self.act = act()
-        self.out = nn.Conv2d(2, 2, 3, padding=1)
-
-    def forward(self, x):
-        b = x.shape[0]
-        z = self.enc_fc(self.enc_conv(x).reshape(b, -1))
-        y = self.dec_fc(z).reshape(b, 2, self.na, self.nt)
-        for r in self.refine:
-            y = self.act(y + r(y))
-        return torch.sigmoid(self.out(y))
-
-
-def torch_runner(x: np.ndarray, cr: int, batch: int, channels_last: bool, fused: bool = False):
-    """One epoch of plain PyTorch training per call (a fresh model, trained on)."""
-    xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
-    model = TorchCsiNet(2 * 32 * 32 // cr)
+def torch_runner(x: np.ndarray, cr: int, batch: int, channels_last: bool, fused: bool = False,
+                 codec: str = "csinet"):
+    """One epoch of plain PyTorch training of ``codec``'s twin per call (a fresh model, trained
+    on)."""
+    xt = to_nchw(x)
+    model = make_twin(codec, cr, x.shape[1], x.shape[2]).train()
     if channels_last:
         xt = xt.contiguous(memory_format=torch.channels_last)
         model = model.to(memory_format=torch.channels_last)
@@ -92,37 +84,39 @@ def torch_runner(x: np.ndarray, cr: int, batch: int, channels_last: bool, fused:
     return epoch
 
 
-def keras_runner(x: np.ndarray, cr: int, batch: int, fast: bool):
+def keras_codec(codec: str, cr: int, na: int = 32, nt: int = 32):
+    """The linksim codec registered as ``codec`` at compression ratio ``cr``."""
+    from linksim.codecs.base import get_codec_class
+
+    return get_codec_class(codec)(cr, na, nt)
+
+
+def keras_runner(x: np.ndarray, cr: int, batch: int, fast: bool, codec: str = "csinet"):
     """One epoch of ``train_codec`` per call (the same codec, trained on)."""
-    from linksim.codecs import CsiNet
     from linksim.training import TrainSettings, train_codec
 
-    codec = CsiNet(cr)
+    c = keras_codec(codec, cr, x.shape[1], x.shape[2])
     settings = TrainSettings(epochs=1, batch_size=batch, fast=fast)
-    return lambda: train_codec(codec, x, x[:0], settings, progress=False)
+    return lambda: train_codec(c, x, x[:0], settings, progress=False)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--cr", type=int, default=4)
-    p.add_argument("--n", type=int, default=2000, help="training samples per epoch")
-    p.add_argument("--epochs", type=int, default=1, help="epochs per timed run")
-    p.add_argument("--batch", type=int, default=200)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--clock", choices=("wall", "cpu"), default="wall")
-    p.add_argument("--engines", nargs="*", default=list(ENGINES), choices=ENGINES)
-    a = p.parse_args()
-    torch.set_num_threads(a.threads)
-    clock = time.perf_counter if a.clock == "wall" else time.process_time
-    x = np.random.default_rng(0).random((a.n, 32, 32, 2), dtype=np.float32)
-    print(f"torch threads {torch.get_num_threads()}, cpus {os.cpu_count()}, "
-          f"load average {os.getloadavg()[0]:.2f} (before); {a.clock} clock")
-    makers = {"torch": lambda: torch_runner(x, a.cr, a.batch, False),
-              "torch_cl": lambda: torch_runner(x, a.cr, a.batch, True),
-              "torch_tuned": lambda: torch_runner(x, a.cr, a.batch, True, fused=True),
-              "keras_fit": lambda: keras_runner(x, a.cr, a.batch, False),
-              "keras": lambda: keras_runner(x, a.cr, a.batch, True)}
+def check_twin(codec: str, cr: int, na: int = 32, nt: int = 32) -> int:
+    """Trainable parameters of the twin; ``AssertionError`` if the Keras codec's count differs."""
+    ours = count_trainable(make_twin(codec, cr, na, nt))
+    theirs = keras_trainable_count(keras_codec(codec, cr, na, nt))
+    assert ours == theirs, (f"{codec} CR{cr}: PyTorch twin has {ours} trainable parameters, "
+                            f"the Keras codec {theirs}")
+    return ours
+
+
+def bench_codec(codec: str, x: np.ndarray, a, clock) -> dict[str, list[float]]:
+    """Interleaved timings of ``a.engines`` on ``codec``: samples/s per run and engine."""
+    makers = {
+        "torch": lambda: torch_runner(x, a.cr, a.batch, False, codec=codec),
+        "torch_cl": lambda: torch_runner(x, a.cr, a.batch, True, codec=codec),
+        "torch_tuned": lambda: torch_runner(x, a.cr, a.batch, True, fused=True, codec=codec),
+        "keras_fit": lambda: keras_runner(x, a.cr, a.batch, False, codec=codec),
+        "keras": lambda: keras_runner(x, a.cr, a.batch, True, codec=codec)}
     runners = {name: makers[name]() for name in a.engines}
     for run in runners.values():  # warm-up
         run()
@@ -133,14 +127,65 @@ def main() -> None:
             for _ in range(a.epochs):
                 run()
             rates[name].append(a.epochs * a.n / (clock() - t))
-    print(f"CsiNet CR{a.cr} training, batch {a.batch}, {a.n} samples x {a.epochs} epoch(s), "
-          f"median of {a.repeats}:")
-    for name, r in rates.items():
-        line = f"  {name:11s} {statistics.median(r):8.0f} samples/s"
-        if "torch" in rates:
-            ratio = statistics.median(v / t for v, t in zip(r, rates["torch"]))
-            line += f"   ratio to torch {ratio:.2f}"
-        print(line + "   runs " + " ".join(f"{v:.0f}" for v in r))
+    return rates
+
+
+def ratio_to_torch(rates: dict[str, list[float]], name: str, ref: str = "torch") -> float:
+    """Median over rounds of ``rate[name] / rate[ref]`` (``nan`` without ``ref``)."""
+    if ref not in rates:
+        return float("nan")
+    return statistics.median(v / t for v, t in zip(rates[name], rates[ref]))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--codec", default="csinet", choices=[*TWINS, "all"])
+    p.add_argument("--cr", type=int, default=4)
+    p.add_argument("--n", type=int, default=2000, help="training samples per epoch")
+    p.add_argument("--epochs", type=int, default=1, help="epochs per timed run")
+    p.add_argument("--batch", type=int, default=200)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    p.add_argument("--engines", nargs="*", default=None, choices=ENGINES,
+                   help=f"default: all; with --codec all: {' '.join(ALL_CODECS_ENGINES)}")
+    a = p.parse_args()
+    if a.engines is None:
+        a.engines = list(ALL_CODECS_ENGINES if a.codec == "all" else ENGINES)
+    codecs = list(TWINS) if a.codec == "all" else [a.codec]
+    torch.set_num_threads(a.threads)
+    clock = time.perf_counter if a.clock == "wall" else time.process_time
+    x = np.random.default_rng(0).random((a.n, 32, 32, 2), dtype=np.float32)
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}, "
+          f"load average {os.getloadavg()[0]:.2f} (before); {a.clock} clock")
+    summary = {}
+    for codec in codecs:
+        params = check_twin(codec, a.cr)
+        load = os.getloadavg()[0]
+        rates = bench_codec(codec, x, a, clock)
+        summary[codec] = rates
+        print(f"{codec} CR{a.cr} training ({params:,} trainable parameters in both), batch "
+              f"{a.batch}, {a.n} samples x {a.epochs} epoch(s), median of {a.repeats}, load "
+              f"{load:.2f} -> {os.getloadavg()[0]:.2f}:")
+        for name, r in rates.items():
+            line = f"  {name:11s} {statistics.median(r):8.0f} samples/s"
+            if "torch" in rates:
+                line += f"   ratio to torch {ratio_to_torch(rates, name):.2f}"
+            print(line + "   runs " + " ".join(f"{v:.0f}" for v in r), flush=True)
+    if len(codecs) > 1:
+        engines = list(next(iter(summary.values())))
+        tuned = "torch_tuned" in engines and "keras" in engines
+        print("\nsamples/s (ratio to the plain PyTorch twin)"
+              + ("; last column: keras / torch_tuned" if tuned else "") + ":")
+        print("| codec | " + " | ".join(engines) + (" | keras / tuned" if tuned else "") + " |")
+        print("|---" * (len(engines) + 1 + tuned) + "|")
+        for codec, rates in summary.items():
+            cells = [f"{statistics.median(rates[e]):.0f}"
+                     + (f" ({ratio_to_torch(rates, e):.2f})" if "torch" in rates else "")
+                     for e in engines]
+            if tuned:
+                cells.append(f"{ratio_to_torch(rates, 'keras', 'torch_tuned'):.2f}")
+            print(f"| {codec} | " + " | ".join(cells) + " |")
     print(f"load average {os.getloadavg()[0]:.2f} (after)")
 
 

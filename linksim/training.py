@@ -17,6 +17,10 @@ mode):
   backend copies every Conv2D input twice, NHWC -> NCHW -> channels-last, and builds batch norm
   from a dozen elementwise operations; Keras' Adam costs ~14x PyTorch's fused one on CPU). The
   model, its weights and what it computes are unchanged; ``benchmarks/README.md`` has the gain.
+
+Both engines take the training and validation data as arrays or as streamed sources
+(:class:`linksim.streaming.StreamedCsi`, read from disk block by block with their own seeded
+shuffling; ``training.stream`` in a scenario). Arrays are trained on exactly as before.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from linksim.codecs.base import Codec
+from linksim.streaming import is_stream
 
 
 @keras.saving.register_keras_serializable(package="linksim")
@@ -125,10 +130,61 @@ class _FitCallback(keras.callbacks.Callback):
         self.bar.set_postfix(loss=f"{row['loss']:.2e}", val=f"{row['val_loss']:.2e}")
 
 
-def _train_fit(model: keras.Model, x_train: np.ndarray, x_val: np.ndarray,
-               settings: TrainSettings, learning_rate, best: _Best, bar) -> None:
-    """The Keras engine: ``model.fit`` with Keras' Adam, shuffling, validation every epoch."""
+class _StreamDataset(keras.utils.PyDataset):
+    """A streamed source (:class:`linksim.streaming.StreamedCsi`) as ``(x, x)`` batches for
+    ``model.fit``: shuffled epochs (``shuffle``, epoch ``e`` of ``epoch_batches``) or the split
+    in order (validation).
+
+    Batches are produced in sequence; Keras asks for them in order (``workers=1``), a request
+    out of order restarts the epoch's stream and skips to it.
+    """
+
+    def __init__(self, source, batch_size: int, seed: int, shuffle: bool):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.source, self.batch_size, self.seed, self.shuffle = source, batch_size, seed, shuffle
+        self.epoch = 0
+        self._it, self._next = None, 0
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.source) / self.batch_size)
+
+    def _restart(self) -> None:
+        self._it = (self.source.epoch_batches(self.epoch, self.batch_size, self.seed)
+                    if self.shuffle else self.source.ordered_batches(self.batch_size))
+        self._next = 0
+
+    def __getitem__(self, idx: int):
+        if self._it is None or idx != self._next:
+            self._restart()
+            for _ in range(idx):
+                next(self._it)
+            self._next = idx
+        x = next(self._it)
+        self._next += 1
+        return x, x
+
+    def on_epoch_end(self) -> None:
+        if self.shuffle:
+            self.epoch += 1
+        self._it = None
+
+
+def _train_fit(model: keras.Model, x_train, x_val, settings: TrainSettings, learning_rate,
+               best: _Best, bar) -> None:
+    """The Keras engine: ``model.fit`` with Keras' Adam, shuffling, validation every epoch.
+
+    Streamed sources go through :class:`_StreamDataset` (their own seeded shuffling).
+    """
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss="mse")
+    if is_stream(x_train):
+        train = _StreamDataset(x_train, settings.batch_size, settings.seed, shuffle=True)
+        validation = None
+        if len(x_val):
+            validation = (_StreamDataset(x_val, settings.batch_size, settings.seed, False)
+                          if is_stream(x_val) else (x_val, x_val))
+        model.fit(train, epochs=settings.epochs, validation_data=validation, verbose=0,
+                  callbacks=[_FitCallback(best, bar)])
+        return
     validation = (x_val, x_val) if len(x_val) else None
     model.fit(x_train, x_train, batch_size=settings.batch_size, epochs=settings.epochs,
               validation_data=validation, shuffle=True, verbose=0,
@@ -146,21 +202,41 @@ def _mse(model: keras.Model, xb, training: bool):
 
 
 def _validation_loss(model: keras.Model, xv, batch_size: int) -> float:
-    """MSE over a whole validation tensor ``[N, ...]`` in inference mode (``nan`` if empty)."""
+    """MSE over a whole validation tensor ``[N, ...]`` (or a streamed source, read in order) in
+    inference mode (``nan`` if empty)."""
     import torch
 
     if len(xv) == 0:
         return math.nan
+    if is_stream(xv):
+        batches = (torch.from_numpy(b) for b in xv.ordered_batches(batch_size))
+    else:
+        batches = (xv[start:start + batch_size] for start in range(0, len(xv), batch_size))
     total = 0.0
     with torch.no_grad():
-        for start in range(0, len(xv), batch_size):
-            xb = xv[start:start + batch_size]
+        for xb in batches:
             total += float(_mse(model, xb, training=False)) * len(xb)
     return total / len(xv)
 
 
-def _train_torch(model: keras.Model, x_train: np.ndarray, x_val: np.ndarray,
-                 settings: TrainSettings, learning_rate, best: _Best, bar) -> None:
+def _epoch_batches(x, xt, epoch: int, generator, batch_size: int, seed: int):
+    """The training batches of one epoch as torch tensors: slices of a permutation drawn from
+    ``generator`` for an array (``xt``, its tensor), the source's own seeded shuffle
+    (:meth:`~linksim.streaming.StreamedCsi.epoch_batches`) for a streamed source."""
+    import torch
+
+    if is_stream(x):
+        for xb in x.epoch_batches(epoch, batch_size, seed):
+            yield torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32))
+        return
+    n = len(xt)
+    order = torch.randperm(n, generator=generator)
+    for start in range(0, n, batch_size):
+        yield xt[order[start:start + batch_size]]
+
+
+def _train_torch(model: keras.Model, x_train, x_val, settings: TrainSettings, learning_rate,
+                 best: _Best, bar) -> None:
     """The PyTorch engine: the loop ``model.fit`` runs, without its per-step machinery.
 
     Each epoch draws a permutation from a ``torch.Generator`` seeded by ``settings.seed``; a step
@@ -169,13 +245,19 @@ def _train_torch(model: keras.Model, x_train: np.ndarray, x_val: np.ndarray,
     PyTorch's Adam differ only in where ``eps`` (1e-7) enters (Keras adds it to ``sqrt(v)``,
     PyTorch to the bias-corrected ``sqrt(v)``): the same update wherever ``sqrt(v) >> eps``. The
     epoch's loss is the batch losses' mean weighted by batch size, as ``fit`` reports it.
+
+    A streamed source (:class:`linksim.streaming.StreamedCsi`) instead of an array supplies its
+    own seeded batches (block order and order within blocks; :func:`_epoch_batches`) and is
+    never held whole.
     """
     import torch
 
-    xt = torch.from_numpy(np.ascontiguousarray(x_train, dtype=np.float32))
-    xv = torch.from_numpy(np.ascontiguousarray(x_val, dtype=np.float32))
+    xt = (None if is_stream(x_train)
+          else torch.from_numpy(np.ascontiguousarray(x_train, dtype=np.float32)))
+    xv = x_val if is_stream(x_val) else torch.from_numpy(
+        np.ascontiguousarray(x_val, dtype=np.float32))
     generator = torch.Generator().manual_seed(int(settings.seed))
-    n, bs = len(xt), settings.batch_size
+    n, bs = len(x_train), settings.batch_size
     lrs = _learning_rates(learning_rate, settings.epochs * math.ceil(n / bs) + 1)
     variables = model.trainable_variables
     constrained = [v for v in variables if v.constraint is not None]
@@ -185,10 +267,8 @@ def _train_torch(model: keras.Model, x_train: np.ndarray, x_val: np.ndarray,
     with torch_kernels(model):
         for epoch in range(settings.epochs):
             t0 = time.perf_counter()
-            order = torch.randperm(n, generator=generator)
             total = 0.0
-            for start in range(0, n, bs):
-                xb = xt[order[start:start + bs]]
+            for xb in _epoch_batches(x_train, xt, epoch, generator, bs, settings.seed):
                 optimizer.zero_grad(set_to_none=True)
                 loss = _mse(model, xb, training=True)
                 loss.backward()
@@ -223,8 +303,10 @@ def train_codec(codec: Codec, x_train: np.ndarray, x_val: np.ndarray, settings: 
     ----------
     codec : Codec
         Freshly built codec; its encoder and decoder are trained in place.
-    x_train, x_val : [N, Na, Nt, 2] float32
-        Normalised training and validation CSI (inputs and targets).
+    x_train, x_val : [N, Na, Nt, 2] float32, or streamed sources
+        Normalised training and validation CSI (inputs and targets): arrays, or
+        :class:`linksim.streaming.StreamedCsi` sources read block by block from disk (their
+        own seeded shuffling; an array is shuffled by ``settings.seed`` as before).
     settings : TrainSettings
         Epochs, batch size, learning-rate schedule, seed, engine.
     log_path : Path or None
@@ -266,9 +348,10 @@ def train_codec(codec: Codec, x_train: np.ndarray, x_val: np.ndarray, settings: 
 # -- PyTorch kernels for Keras layers -----------------------------------------------------------
 
 #: Batch norms over at most this many channels run on contiguous NCHW copies in training
-#: (PyTorch CPU, [200, 32, 32, C], forward + backward: 3.4 ms against 12 ms channels-last at
-#: C = 2; equal at C = 7 end to end; 4x slower at C >= 14).
-NCHW_BATCH_NORM_MAX_CHANNELS = 4
+#: (PyTorch CPU, 1 thread, [200, 32, 32, C], forward + backward including the layout copies:
+#: C = 2 4.7 ms against 13.3 channels-last, C = 7 17.3 vs 25.8, C = 8 20.7 vs 13.7, C = 16 84
+#: vs 23). C = 7 is CRNet's: its step went from 0.81-0.85x to 0.91-0.96x of a plain PyTorch twin.
+NCHW_BATCH_NORM_MAX_CHANNELS = 7
 
 
 def _leaf_layers(layer):
