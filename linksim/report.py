@@ -94,16 +94,23 @@ def fig_complexity(df: pd.DataFrame, manifest: dict) -> str | None:
 
 
 def fig_generalization(df: pd.DataFrame) -> str | None:
-    """Heat map of NMSE, train set x test set, one panel per codec x CR (ideal link)."""
-    d = _top_snr(df)
-    d = d[(d["kind"] == "codec") & (d["feedback"] == "ideal")]
+    """Heat map of NMSE, train set x test set, one panel per codec x CR (ideal link) and per
+    classical compressor x payload fitted on several training sets (PCA)."""
+    top = _top_snr(df)
+    d = top[(top["kind"] == "codec") & (top["feedback"] == "ideal")]
     if "train_feedback" in d:
         d = d[d["train_feedback"].fillna("ideal") == "ideal"]
     if d.empty or (d["train_set"].nunique() < 2 and d["test_set"].nunique() < 2):
         return None
-    groups = list(d.groupby(["codec", "compression_ratio"], sort=False))
-    fig, axes = plt.subplots(1, len(groups), figsize=(4.6 * len(groups), 4.0), squeeze=False)
-    for ax, ((codec, cr), g) in zip(axes[0], groups, strict=True):
+    groups = [(f"{codec} CR{int(cr)}", g)
+              for (codec, cr), g in d.groupby(["codec", "compression_ratio"], sort=False)]
+    cl = top[top["kind"] == "classical"]
+    for (codec, bits), g in cl.groupby(["codec", "payload_bits"], sort=False):
+        if g["train_set"].nunique() >= 2:  # fitted per training set: a matrix of its own
+            groups.append((f"{codec} {int(bits)} bits", g))
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.0 * len(groups), 4.2), squeeze=False,
+                             layout="constrained")
+    for ax, (title, g) in zip(axes[0], groups, strict=True):
         table = g.pivot_table(index="train_set", columns="test_set", values="nmse_ad_db",
                               aggfunc="first")
         im = ax.imshow(table.to_numpy(), cmap="viridis_r", vmin=min(-1.0, np.nanmin(table)),
@@ -115,7 +122,7 @@ def fig_generalization(df: pd.DataFrame) -> str | None:
                     color="w" if v > np.nanmean(table.to_numpy()) else "k")
         ax.set_xlabel("test set")
         ax.set_ylabel("training set")
-        ax.set_title(f"{codec} CR{int(cr)}: NMSE [dB]", fontsize=10)
+        ax.set_title(f"{title}: NMSE [dB]", fontsize=10)
         fig.colorbar(im, ax=ax, shrink=0.8)
     return _png(fig)
 
