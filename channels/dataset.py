@@ -448,7 +448,6 @@ def _uma_blocks(g: dict, n: int, seed: int, progress: bool
     :func:`channels.uma.generate_uma_cir` with ``batch_size=GENERATION_BATCH``), one call in
     memory at a time. Path delays are the same for every snapshot of a drop.
     """
-    import torch
     from tqdm.auto import tqdm
 
     from channels import uma
@@ -460,29 +459,19 @@ def _uma_blocks(g: dict, n: int, seed: int, progress: bool
     uma._check_counts(drops, per_call, seed)
     for note in uma.validity_notes(g["carrier_frequency_hz"]):
         warnings.warn(note, UserWarning, stacklevel=3)
-    speed = (g["ue_speed_mps"], g["ue_speed_mps"])
-    with torch.no_grad():
-        model = uma.make_uma_model(g["num_bs_antennas"], g["carrier_frequency_hz"],
-                                   antenna_pattern=g.get("bs_antenna_pattern", "omni"),
-                                   device="cpu")
+    calls = uma.iter_series_calls(
+        drops, t_n, dt, num_bs_antennas=g["num_bs_antennas"],
+        carrier_frequency_hz=g["carrier_frequency_hz"],
+        ue_speed_mps=(g["ue_speed_mps"], g["ue_speed_mps"]), seed=seed, batch_size=per_call,
+        antenna_pattern=g.get("bs_antenna_pattern", "omni"),
+        ue_orientation=g.get("ue_orientation", "upright"), device="cpu")
     bar = tqdm(total=drops, desc="generate uma", unit="drop", disable=not progress, leave=False)
-    with uma._seeded_sionna_rng("cpu") as gen, bar:
-        for i in range(-(-drops // per_call)):
-            with torch.no_grad():
-                gen.manual_seed(uma.batch_seed(seed, i))
-                uma.set_uma_topology(model, per_call, speed,
-                                     ue_orientation=g.get("ue_orientation", "upright"),
-                                     device="cpu")
-                a, tau = uma.draw_uma_series(model, t_n, 1.0 / dt)
-            if a.shape[-1] != uma.NUM_PATHS_NLOS:
-                raise RuntimeError(f"unexpected number of paths {a.shape[-1]}")
-            lo, hi = i * per_call, min(drops, (i + 1) * per_call)
-            a = a[:hi - lo].cpu().numpy().astype(np.complex64, copy=False)
-            tau = tau[:hi - lo].cpu().numpy().astype(np.float32, copy=False)
-            start, stop = lo * t_n, min(n, hi * t_n)
+    with bar:
+        for lo, a, tau in calls:
+            start, stop = lo * t_n, min(n, (lo + len(a)) * t_n)
             yield start, {"a": a.reshape(-1, *a.shape[2:])[:stop - start],
                           "tau": np.repeat(tau, t_n, axis=0)[:stop - start]}
-            bar.update(hi - lo)
+            bar.update(len(a))
 
 
 def _cost2100_blocks(g: dict, n: int, seed: int, kept: list[np.ndarray]

@@ -450,6 +450,49 @@ def _check_counts(n: int, batch_size: int, seed: int) -> None:
         raise ValueError("seed must be >= 0")
 
 
+def iter_series_calls(
+    n: int,
+    num_snapshots: int,
+    snapshot_interval_s: float,
+    *,
+    num_bs_antennas: int,
+    carrier_frequency_hz: float,
+    ue_speed_mps: tuple[float, float],
+    seed: int,
+    batch_size: int,
+    antenna_pattern: str,
+    ue_orientation: str,
+    device: str,
+):
+    """The Sionna calls of ``n`` drops of ``num_snapshots`` snapshots, one at a time (no
+    checks): yields ``(lo, a [b, T, Nt, P] complex64, tau [b, P] float32)`` for drops
+    ``lo:lo + b``, call ``i`` drawn from the generator seeded with ``batch_seed(seed, i)`` and
+    holding ``batch_size`` drops (``b`` is smaller only for the last call)."""
+    with torch.no_grad():
+        model = make_uma_model(
+            int(num_bs_antennas), carrier_frequency_hz, antenna_pattern=antenna_pattern,
+            device=device
+        )
+    with _seeded_sionna_rng(device) as gen:
+        for i in range(-(-n // batch_size)):
+            with torch.no_grad():
+                gen.manual_seed(batch_seed(seed, i))
+                set_uma_topology(
+                    model,
+                    batch_size,
+                    ue_speed_mps,
+                    ue_orientation=ue_orientation,
+                    device=device,
+                )
+                a, tau = draw_uma_series(model, int(num_snapshots), 1.0 / snapshot_interval_s)
+            if a.shape[-1] != NUM_PATHS_NLOS:
+                raise RuntimeError(f"unexpected number of paths {a.shape[-1]}")
+            lo = i * batch_size
+            hi = min(n, lo + batch_size)
+            yield (lo, a[: hi - lo].cpu().numpy().astype(np.complex64, copy=False),
+                   tau[: hi - lo].cpu().numpy().astype(np.float32, copy=False))
+
+
 def _draw_series(
     n: int,
     num_snapshots: int,
@@ -467,35 +510,19 @@ def _draw_series(
     device: str,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` drops of ``num_snapshots`` snapshots: a [n, T, Nt, P], tau [n, P] (no checks)."""
-    nt = int(num_bs_antennas)
-    t_n = int(num_snapshots)
-    a_out = np.empty((n, t_n, nt, NUM_PATHS_NLOS), dtype=np.complex64)
+    a_out = np.empty((n, int(num_snapshots), int(num_bs_antennas), NUM_PATHS_NLOS),
+                     dtype=np.complex64)
     tau_out = np.empty((n, NUM_PATHS_NLOS), dtype=np.float32)
-    num_batches = -(-n // batch_size)
-    with torch.no_grad(), _torch_threads(num_threads):
-        model = make_uma_model(
-            nt, carrier_frequency_hz, antenna_pattern=antenna_pattern, device=device
-        )
-        bar = tqdm(total=n, desc="generate uma", unit="drop", disable=not progress,
-                   leave=False)
-        with _seeded_sionna_rng(device) as gen, bar:
-            for i in range(num_batches):
-                gen.manual_seed(batch_seed(seed, i))
-                set_uma_topology(
-                    model,
-                    batch_size,
-                    ue_speed_mps,
-                    ue_orientation=ue_orientation,
-                    device=device,
-                )
-                a, tau = draw_uma_series(model, t_n, 1.0 / snapshot_interval_s)
-                if a.shape[-1] != NUM_PATHS_NLOS:
-                    raise RuntimeError(f"unexpected number of paths {a.shape[-1]}")
-                lo = i * batch_size
-                hi = min(n, lo + batch_size)
-                a_out[lo:hi] = a[: hi - lo].cpu().numpy()
-                tau_out[lo:hi] = tau[: hi - lo].cpu().numpy()
-                bar.update(hi - lo)
+    bar = tqdm(total=n, desc="generate uma", unit="drop", disable=not progress, leave=False)
+    with _torch_threads(num_threads), bar:
+        for lo, a, tau in iter_series_calls(
+                n, num_snapshots, snapshot_interval_s, num_bs_antennas=num_bs_antennas,
+                carrier_frequency_hz=carrier_frequency_hz, ue_speed_mps=ue_speed_mps,
+                seed=seed, batch_size=batch_size, antenna_pattern=antenna_pattern,
+                ue_orientation=ue_orientation, device=device):
+            a_out[lo:lo + len(a)] = a
+            tau_out[lo:lo + len(a)] = tau
+            bar.update(len(a))
     return a_out, tau_out
 
 
