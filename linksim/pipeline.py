@@ -511,7 +511,11 @@ class Run:
             for snr in snrs:
                 rng_noise = rng_for(sc.seed, "pilots", test_set, snr)
                 rng_b = rng_for(sc.seed, "beams", test_set, snr)
-                rng_fb = rng_for(sc.seed, "feedback", test_set, snr)
+                # one feedback-noise stream per codec and link: a codec's numbers do not
+                # depend on which other codecs or links the scenario lists
+                rng_fb = {(i, j): rng_for(sc.seed, "feedback", test_set, snr,
+                                          tc.model_dir.name, link.name, link.feedback_snr_db)
+                          for i, tc in enumerate(trained) for j, link in enumerate(tc.links)}
                 acc: dict[tuple, dict[str, list]] = {}
                 sent: dict[tuple, list] = {}
                 for h in ds.batches(bs):
@@ -526,7 +530,7 @@ class Run:
                         x_n, gain = tc.codec.ue_prepare(x_est)
                         z = tc.codec.encode(x_n)
                         for j, link in enumerate(tc.links):
-                            z_rx, bits = link.transmit(z, rng_fb)
+                            z_rx, bits = link.transmit(z, rng_fb[i, j])
                             sent.setdefault((i, j), []).append(bits)
                             x_hat = tc.codec.bs_restore(tc.codec.decode(z_rx), gain)
                             methods.append(((i, j), transforms.real_to_complex(x_hat)))

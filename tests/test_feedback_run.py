@@ -20,9 +20,8 @@ FEEDBACK = [
 ]
 
 
-@pytest.fixture(scope="module")
-def fb_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("fb")
+def _run(tmp, feedback, training_feedback, name="scenario.yaml"):
+    """Run the test scenario in ``tmp`` (models cached in ``tmp/cache``); its run directory."""
     # COST 2100 indoor (compressible: a tiny CsiNet learns it in a few epochs)
     data = {"family": "cost2100", "environment": "indoor_5.3GHz", "num_bs_antennas": 16,
             "num_subcarriers": 128, "bandwidth_hz": 20e6, "num_delay_rows": 16,
@@ -30,11 +29,19 @@ def fb_run(tmp_path_factory):
     path = scenarios.write(tmp, {
         "datasets": {"indoor": data}, "training.train_sets": ["indoor"],
         "evaluation.test_sets": ["indoor"], "training.epochs": 12,
-        "feedback": FEEDBACK, "estimation.pilot_snr_db": [10, 40],
-        "training.feedback": [{"kind": "ideal"}, {"kind": "uniform", "bits": 4}]})
+        "feedback": feedback, "estimation.pilot_snr_db": [10, 40],
+        "training.feedback": training_feedback}, name=name)
+    before = set((tmp / "runs").iterdir()) if (tmp / "runs").exists() else set()
     res = CliRunner().invoke(main, ["run", str(path), "--no-progress"])
     assert res.exit_code == 0, res.output
-    run_dir = next((tmp / "runs").iterdir())
+    (run_dir,) = set((tmp / "runs").iterdir()) - before
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def fb_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fb")
+    run_dir = _run(tmp, FEEDBACK, [{"kind": "ideal"}, {"kind": "uniform", "bits": 4}])
     return run_dir, pd.read_csv(run_dir / "results.csv")
 
 
@@ -83,6 +90,18 @@ def test_noise_and_bit_errors_hurt_less_at_higher_feedback_snr(fb_run):
     # the joint axis: each feedback-SNR point exists at every pilot SNR
     for fb_snr in (-5.0, 30.0):
         assert np.isfinite(_codec(df, "awgn", fb_snr, pilot=10)["nmse_ad_db"])
+
+
+def test_a_codecs_noisy_link_does_not_depend_on_the_other_codecs_and_links(fb_run):
+    """Each (model, link) draws its feedback noise from its own seeded stream: the same model
+    (from the cache) on the AWGN link alone gives the numbers of the full scenario."""
+    run_dir, df = fb_run
+    alone = pd.read_csv(_run(run_dir.parent.parent, [{"kind": "awgn", "snr_db": [-5.0, 30.0]}],
+                             [{"kind": "ideal"}], name="awgn_only.yaml") / "results.csv")
+    for pilot in (10, 40):
+        for fb_snr in (-5.0, 30.0):
+            assert _codec(alone, "awgn", fb_snr, pilot)["nmse_ad_db"] == pytest.approx(
+                _codec(df, "awgn", fb_snr, pilot)["nmse_ad_db"], abs=1e-12)
 
 
 def test_quantisation_aware_training_sets_the_evaluation_range(fb_run):
