@@ -240,17 +240,33 @@ def _atomic_h5(path: Path) -> Iterator[h5py.File]:
         raise
 
 
+def _write_header(f: h5py.File, fmt: str, version: int, attrs: dict) -> None:
+    """The format, version and extra attributes of a data set file (``meta`` comes apart)."""
+    f.attrs["format"] = fmt
+    f.attrs["format_version"] = version
+    for k, v in attrs.items():
+        f.attrs[k] = v
+
+
+def _create_array(f: h5py.File, name: str, **kwargs) -> h5py.Dataset:
+    """One array of a data set file, chunked if it has two or more dimensions
+    (``h5py.File.create_dataset`` keyword arguments: ``data``, or ``shape`` and ``dtype``)."""
+    ndim = np.ndim(kwargs["data"]) if "data" in kwargs else len(kwargs["shape"])
+    return f.create_dataset(name, chunks=True if ndim >= 2 else None, **kwargs)
+
+
+def _write_meta(f: h5py.File, meta: dict) -> None:
+    f.attrs["meta"] = json.dumps(meta, sort_keys=True, default=str)
+
+
 def _write_h5(path: Path, fmt: str, version: int, meta: dict, arrays: dict[str, np.ndarray],
               attrs: dict | None = None) -> None:
     """Write named arrays (chunked if ``ndim >= 2``) and attributes atomically."""
     with _atomic_h5(path) as f:
-        f.attrs["format"] = fmt
-        f.attrs["format_version"] = version
-        f.attrs["meta"] = json.dumps(meta, sort_keys=True, default=str)
-        for k, v in (attrs or {}).items():
-            f.attrs[k] = v
+        _write_header(f, fmt, version, attrs or {})
+        _write_meta(f, meta)
         for name, arr in arrays.items():
-            f.create_dataset(name, data=arr, chunks=True if arr.ndim >= 2 else None)
+            _create_array(f, name, data=arr)
 
 
 def _open_h5(path: Path, fmt: str, version: int) -> h5py.File:
@@ -620,15 +636,11 @@ def generate_to_file(generator_config: dict, split: str, n: int, seed: int, path
     """
     plan = _plan(generator_config, n, seed, progress)
     with _atomic_h5(path) as f:
-        f.attrs["format"] = plan.fmt
-        f.attrs["format_version"] = plan.version
-        for k, v in plan.attrs.items():
-            f.attrs[k] = v
-        out = {k: f.create_dataset(k, shape=shape, dtype=dtype,
-                                   chunks=True if len(shape) >= 2 else None)
+        _write_header(f, plan.fmt, plan.version, plan.attrs)
+        out = {k: _create_array(f, k, shape=shape, dtype=dtype)
                for k, (shape, dtype) in plan.arrays.items()}
         for k, v in plan.fixed.items():
-            f.create_dataset(k, data=v, chunks=True if v.ndim >= 2 else None)
+            _create_array(f, k, data=v)
         done = 0
         with contextlib.closing(plan.blocks) as blocks:  # stops a process pool on errors
             for start, block in blocks:
@@ -639,7 +651,7 @@ def generate_to_file(generator_config: dict, split: str, n: int, seed: int, path
             raise RuntimeError(f"generation stopped at sample {done} of {n}")
         meta = plan.meta()
         meta["split"] = split
-        f.attrs["meta"] = json.dumps(meta, sort_keys=True, default=str)
+        _write_meta(f, meta)
     return Path(path)
 
 

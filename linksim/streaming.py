@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from linksim import estimation, transforms
-from linksim.seeding import derive_seed, rng_for
+from linksim.seeding import rng_for
 
 
 def codec_inputs_range(ds, start: int, stop: int, num_rows: int, batch_size: int,
@@ -280,7 +280,7 @@ class StreamedCsi:
         ``rng.permutation(b)`` (drawn when the block is reached), with
         ``rng = rng_for(seed, "stream-epoch", epoch)``: every sample exactly once per epoch.
         """
-        rng = np.random.default_rng(derive_seed(seed, "stream-epoch", epoch))
+        rng = rng_for(seed, "stream-epoch", epoch)
         order = rng.permutation(self.num_blocks)
         shuffled = (x[rng.permutation(len(x))] for x in self._blocks(order, self.block))
         return self._cut(shuffled, batch_size)

@@ -176,18 +176,14 @@ def _train_fit(model: keras.Model, x_train, x_val, settings: TrainSettings, lear
     Streamed sources go through :class:`_StreamDataset` (their own seeded shuffling).
     """
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss="mse")
-    if is_stream(x_train):
-        train = _StreamDataset(x_train, settings.batch_size, settings.seed, shuffle=True)
-        validation = None
-        if len(x_val):
-            validation = (_StreamDataset(x_val, settings.batch_size, settings.seed, False)
-                          if is_stream(x_val) else (x_val, x_val))
-        model.fit(train, epochs=settings.epochs, validation_data=validation, verbose=0,
-                  callbacks=[_FitCallback(best, bar)])
-        return
-    validation = (x_val, x_val) if len(x_val) else None
-    model.fit(x_train, x_train, batch_size=settings.batch_size, epochs=settings.epochs,
-              validation_data=validation, shuffle=True, verbose=0,
+    bs, seed = settings.batch_size, settings.seed
+    validation = None
+    if len(x_val):
+        validation = (_StreamDataset(x_val, bs, seed, shuffle=False) if is_stream(x_val)
+                      else (x_val, x_val))
+    data = ({"x": _StreamDataset(x_train, bs, seed, shuffle=True)} if is_stream(x_train)
+            else {"x": x_train, "y": x_train, "batch_size": bs, "shuffle": True})
+    model.fit(**data, epochs=settings.epochs, validation_data=validation, verbose=0,
               callbacks=[_FitCallback(best, bar)])
 
 

@@ -138,14 +138,9 @@ class Normalizer:
 
     @classmethod
     def fit(cls, x: np.ndarray, rule: str | float = "max") -> Normalizer:
-        """Fit on training data ``[b, Na, Nt, 2]`` (real, not yet normalised)."""
-        if rule == "max":
-            scale = float(np.max(np.abs(x)))
-        else:
-            scale = float(rule) * float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
-        if not np.isfinite(scale) or scale <= 0:
-            raise ValueError("cannot fit the normaliser: training data is all zero or not finite")
-        return cls(scale)
+        """Fit on training data ``[b, Na, Nt, 2]`` (real, not yet normalised): :meth:`fit_stream`
+        of the one block ``x``."""
+        return cls.fit_stream((x,), rule)
 
     @classmethod
     def fit_stream(cls, blocks, rule: str | float = "max") -> Normalizer:
