@@ -11,12 +11,12 @@ mode):
 
 * ``model.fit`` with Keras' Adam (``TrainSettings(fast=False)``, and any backend but PyTorch);
 * on the PyTorch backend (the default), a plain PyTorch loop: the data set is one torch tensor,
-  batches are slices of a seeded permutation, PyTorch's fused Adam updates the Keras variables
-  in place, and inside :func:`torch_kernels` the Conv2D, BatchNormalization and PReLU layers run
-  PyTorch's own kernels in channels-last memory instead of Keras' generic ones (Keras' PyTorch
-  backend copies every Conv2D input twice, NHWC -> NCHW -> channels-last, and builds batch norm
-  from a dozen elementwise operations; Keras' Adam costs ~14x PyTorch's fused one on CPU). The
-  model, its weights and what it computes are unchanged; ``benchmarks/README.md`` has the gain.
+  batches are slices of a seeded permutation, the autoencoder runs as one PyTorch function of
+  the Keras variables' own tensors (:class:`linksim.torch_graph.TorchProgram`: PyTorch's
+  kernels in channels-last memory, a channels-last batch norm, no per-layer Keras machinery),
+  and PyTorch's fused Adam updates those tensors in place (Keras' Adam costs ~14x PyTorch's
+  fused one on CPU). The model, its weights and what it computes are Keras';
+  ``benchmarks/README.md`` has the gain.
 
 Both engines take the training and validation data as arrays or as streamed sources
 (:class:`linksim.streaming.StreamedCsi`, read from disk block by block with their own seeded
@@ -25,7 +25,6 @@ shuffling; ``training.stream`` in a scenario). Arrays are trained on exactly as 
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import math
 import os
@@ -39,6 +38,7 @@ from tqdm.auto import tqdm
 
 from linksim.codecs.base import Codec
 from linksim.streaming import is_stream
+from linksim.torch_graph import TorchProgram, regularised_layers
 
 
 @keras.saving.register_keras_serializable(package="linksim")
@@ -187,19 +187,19 @@ def _train_fit(model: keras.Model, x_train, x_val, settings: TrainSettings, lear
               callbacks=[_FitCallback(best, bar)])
 
 
-def _mse(model: keras.Model, xb, training: bool):
-    """Mean squared reconstruction error of one batch (plus regularisation in training)."""
+def _keras_mse(model: keras.Model, xb):
+    """Training-mode MSE of ``model`` on the batch ``xb`` through Keras, plus its
+    regularisation losses."""
     import torch
 
-    loss = torch.mean(torch.square(model(xb, training=training) - xb))
-    if training and model.losses:
-        loss = loss + sum(model.losses)
-    return loss
+    loss = torch.mean(torch.square(model(xb, training=True) - xb))
+    return loss + sum(model.losses) if model.losses else loss
 
 
-def _validation_loss(model: keras.Model, xv, batch_size: int) -> float:
+def _validation_loss(program, xv, batch_size: int) -> float:
     """MSE over a whole validation tensor ``[N, ...]`` (or a streamed source, read in order) in
-    inference mode (``nan`` if empty)."""
+    inference mode (``nan`` if empty); ``program`` is the autoencoder's
+    :class:`~linksim.torch_graph.TorchProgram`."""
     import torch
 
     if len(xv) == 0:
@@ -211,7 +211,8 @@ def _validation_loss(model: keras.Model, xv, batch_size: int) -> float:
     total = 0.0
     with torch.no_grad():
         for xb in batches:
-            total += float(_mse(model, xb, training=False)) * len(xb)
+            (y,), _ = program([xb], training=False)
+            total += float(torch.mean(torch.square(y - xb))) * len(xb)
     return total / len(xv)
 
 
@@ -259,27 +260,33 @@ def _train_torch(model: keras.Model, x_train, x_val, settings: TrainSettings, le
     constrained = [v for v in variables if v.constraint is not None]
     optimizer = torch.optim.Adam([v.value for v in variables], lr=lrs[0], betas=(0.9, 0.999),
                                  eps=1e-7, fused=True)
+    program = TorchProgram(model)
+    # Keras adds regularisation losses inside its own call path: a model with regularizers
+    # trains through it (same loop and optimizer, Keras' layer implementations).
+    forward = (program.mse if not regularised_layers(model)
+               else lambda xb: (_keras_mse(model, xb), []))
     step = 0
-    with torch_kernels(model):
-        for epoch in range(settings.epochs):
-            t0 = time.perf_counter()
-            total = 0.0
-            for xb in _epoch_batches(x_train, xt, epoch, generator, bs, settings.seed):
-                optimizer.zero_grad(set_to_none=True)
-                loss = _mse(model, xb, training=True)
-                loss.backward()
-                for group in optimizer.param_groups:
-                    group["lr"] = lrs[step]
-                optimizer.step()
-                with torch.no_grad():
-                    for v in constrained:
-                        v.assign(v.constraint(v))
-                step += 1
-                total += loss.item() * len(xb)
-                bar.update(1)
-            row = best.add(model, epoch + 1, total / n, _validation_loss(model, xv, bs),
-                           lrs[step], time.perf_counter() - t0)
-            bar.set_postfix(loss=f"{row['loss']:.2e}", val=f"{row['val_loss']:.2e}")
+    for epoch in range(settings.epochs):
+        t0 = time.perf_counter()
+        total = 0.0
+        for xb in _epoch_batches(x_train, xt, epoch, generator, bs, settings.seed):
+            optimizer.zero_grad(set_to_none=True)
+            loss, state = forward(xb)
+            loss.backward()
+            for group in optimizer.param_groups:
+                group["lr"] = lrs[step]
+            optimizer.step()
+            with torch.no_grad():
+                for target, value in zip(program.state, state):
+                    target.copy_(value)
+                for v in constrained:
+                    v.assign(v.constraint(v))
+            step += 1
+            total += loss.item() * len(xb)
+            bar.update(1)
+        row = best.add(model, epoch + 1, total / n, _validation_loss(program, xv, bs),
+                       lrs[step], time.perf_counter() - t0)
+        bar.set_postfix(loss=f"{row['loss']:.2e}", val=f"{row['val_loss']:.2e}")
 
 
 def _learning_rates(learning_rate, steps: int) -> list[float]:
@@ -339,154 +346,6 @@ def train_codec(codec: Codec, x_train: np.ndarray, x_val: np.ndarray, settings: 
     if log_path is not None:
         write_training_log(best.rows, log_path)
     return best.rows
-
-
-# -- PyTorch kernels for Keras layers -----------------------------------------------------------
-
-#: Batch norms over at most this many channels run on contiguous NCHW copies in training
-#: (PyTorch CPU, 1 thread, [200, 32, 32, C], forward + backward including the layout copies:
-#: C = 2 4.7 ms against 13.3 channels-last, C = 7 17.3 vs 25.8, C = 8 20.7 vs 13.7, C = 16 84
-#: vs 23). C = 7 is CRNet's: its step went from 0.81-0.85x to 0.91-0.96x of a plain PyTorch twin.
-NCHW_BATCH_NORM_MAX_CHANNELS = 7
-
-
-def _leaf_layers(layer):
-    """The layers of a (possibly nested) Keras model, depth first."""
-    for sub in getattr(layer, "layers", []):
-        if isinstance(sub, keras.Model):
-            yield from _leaf_layers(sub)
-        else:
-            yield sub
-
-
-def _conv2d_call(layer):
-    """``Conv2D.call`` on ``torch.nn.functional.conv2d`` (channels-last memory, no copies).
-
-    Keras' torch backend copies the NHWC input to NCHW and back to channels-last memory before
-    every convolution; an NHWC tensor moved to NCHW by a view already is channels-last.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    pad = ([layer.dilation_rate[i] * (k - 1) // 2 for i, k in enumerate(layer.kernel_size)]
-           if layer.padding == "same" else 0)
-
-    def call(inputs):
-        w = torch.permute(layer.kernel.value, (3, 2, 0, 1))  # [kh, kw, in, out] -> [out, in, ...]
-        b = layer.bias.value if layer.use_bias else None
-        y = F.conv2d(torch.movedim(inputs, -1, 1), w, b, layer.strides, pad, layer.dilation_rate,
-                     layer.groups)
-        y = torch.movedim(y, 1, -1)
-        return y if layer.activation is None else layer.activation(y)
-
-    return call
-
-
-def _batch_norm_call(layer):
-    """``BatchNormalization.call`` on ``torch.native_batch_norm``.
-
-    Same statistics as Keras: biased batch variance, moving averages
-    ``m <- momentum m + (1 - momentum) batch``. In training, inputs with at most
-    :data:`NCHW_BATCH_NORM_MAX_CHANNELS` channels are copied to contiguous NCHW (PyTorch's kernel
-    is fastest there for so few channels); wider ones stay in channels-last memory, where
-    PyTorch's CPU kernel sums the batch mean naively in float32 (errors of ~2% of the standard
-    deviation on CSI-like batches, ``|mean| >> std``): the input is first shifted by the mean of
-    its first sample (batch norm is invariant to a per-channel shift), which brings the error to
-    ~1e-5 of the standard deviation.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    def call(inputs, training=None, mask=None):
-        if mask is not None or layer.axis not in (-1, inputs.ndim - 1):
-            return type(layer).call(layer, inputs, training=training, mask=mask)
-        x = torch.movedim(inputs, -1, 1)
-        gamma = layer.gamma.value if layer.scale else None
-        beta = layer.beta.value if layer.center else None
-        if training and layer.trainable:
-            if x.shape[1] <= NCHW_BATCH_NORM_MAX_CHANNELS:
-                y, mean, invstd = torch.native_batch_norm(x.contiguous(), gamma, beta, None, None,
-                                                          True, 0.0, layer.epsilon)
-            else:
-                dims = [d for d in range(x.ndim) if d != 1]
-                shift = torch.mean(x[:1].detach(), dim=dims)
-                y, mean, invstd = torch.native_batch_norm(
-                    x - shift.reshape([1, -1] + [1] * (x.ndim - 2)), gamma, beta, None, None,
-                    True, 0.0, layer.epsilon)
-                mean = mean + shift
-            with torch.no_grad():
-                m = layer.momentum
-                layer.moving_mean.assign(layer.moving_mean.value * m + mean * (1 - m))
-                var = invstd.pow(-2) - layer.epsilon
-                layer.moving_variance.assign(layer.moving_variance.value * m + var * (1 - m))
-        else:
-            y = F.batch_norm(x, layer.moving_mean.value, layer.moving_variance.value, gamma, beta,
-                             False, 0.0, layer.epsilon)
-        return torch.movedim(y, 1, -1).contiguous()  # NHWC memory for the next layer
-
-    return call
-
-
-def _prelu_call(layer):
-    """``PReLU.call`` (one slope per channel or per layer) on ``torch.nn.functional.prelu``."""
-    import torch
-    import torch.nn.functional as F
-
-    def call(inputs):
-        alpha = torch.reshape(layer.alpha.value, (-1,))
-        return torch.movedim(F.prelu(torch.movedim(inputs, -1, 1), alpha), 1, -1)
-
-    return call
-
-
-def _native_call(layer):
-    """The PyTorch replacement of ``layer.call``, or ``None`` where there is none."""
-    if layer.dtype_policy.name != "float32" or "call" in vars(layer):
-        return None
-    kind = type(layer)
-    if kind is keras.layers.Conv2D:
-        if (layer.data_format == "channels_last" and not layer.lora_enabled
-                and (layer.padding == "valid"
-                     or (layer.padding == "same" and all(s == 1 for s in layer.strides)
-                         and all(k % 2 == 1 for k in layer.kernel_size)))):
-            return _conv2d_call(layer)
-    elif kind is keras.layers.BatchNormalization:
-        if not layer.renorm and not layer.synchronized:
-            return _batch_norm_call(layer)
-    elif kind is keras.layers.PReLU:
-        shape = tuple(layer.alpha.shape)
-        if int(np.prod(shape[:-1])) == 1:
-            return _prelu_call(layer)
-    return None
-
-
-@contextlib.contextmanager
-def torch_kernels(model: keras.Model):
-    """Within the block, ``model``'s Conv2D, BatchNormalization and PReLU layers run PyTorch's
-    native kernels in channels-last memory (PyTorch backend only; a no-op elsewhere).
-
-    The layers, their weights and their outputs are Keras' (to float32 rounding); only
-    ``layer.call`` is replaced on the instances, and restored on exit. Layers in other
-    configurations (channels-first, strided 'same' padding, masks, mixed precision, subclasses)
-    keep Keras' implementation.
-
-    Yields
-    ------
-    int
-        Number of layers running native kernels.
-    """
-    patched = []
-    if keras.backend.backend() == "torch":
-        for layer in _leaf_layers(model):
-            call = _native_call(layer)
-            if call is not None:
-                vars(layer)["call"] = call  # instance attribute, bypassing Keras' tracking
-                patched.append(layer)
-    try:
-        yield len(patched)
-    finally:
-        for layer in patched:
-            del vars(layer)["call"]
 
 
 def write_training_log(rows: list[dict], path: Path) -> None:

@@ -201,7 +201,7 @@ def test_quantize_ste_matches_numpy_and_passes_gradients_straight_through():
     z = (z / z.abs().max()).reshape(1, 41).requires_grad_(True)
     y = layer(z, training=True)  # momentum 0: the range is this batch's [min, max]
     lo, hi = layer.quantizer_range()
-    assert (lo, hi) == pytest.approx((float(z.min()), float(z.max())))
+    assert (lo, hi) == pytest.approx((float(z.detach().min()), float(z.detach().max())))
     ref = Quantizer(3, lo=lo, hi=hi)
     np.testing.assert_allclose(y.detach().numpy(), ref.dequantise(ref.quantise(
         z.detach().numpy())), atol=1e-6)

@@ -1,5 +1,6 @@
-"""Training engine: schedule, best-on-validation checkpoint, seeding, and the PyTorch fast path
-(native kernels equal to Keras' to float32 rounding; same learning as ``model.fit``)."""
+"""Training engine: schedule, best-on-validation checkpoint, seeding, and the PyTorch engine
+(same learning as ``model.fit``; its model, ``linksim.torch_graph``, is tested in
+``test_torch_graph.py``)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,11 @@ import pytest
 import torch
 
 import linksim  # noqa: F401  (sets the Keras backend before keras is used)
-from linksim.codecs import ACRNet, CsiNet
+from linksim.codecs import CsiNet
 from linksim.training import (
     TrainSettings,
     WarmupCosine,
     _learning_rates,
-    torch_kernels,
     train_codec,
 )
 
@@ -59,85 +59,6 @@ def test_warmup_cosine_values_and_serialisation():
     table = _learning_rates(s, 120)
     assert table == pytest.approx([lr(t) for t in range(120)], rel=1e-6)
     assert _learning_rates(2e-3, 3) == [2e-3] * 3
-
-
-# -- native kernels -----------------------------------------------------------------------------
-
-class _nothing:
-    def __enter__(self):
-        return 0
-
-    def __exit__(self, *exc):
-        return False
-
-
-def _grads_and_outputs(model, x, patch: bool):
-    for v in model.trainable_variables:
-        v.value.grad = None
-    with torch_kernels(model) if patch else _nothing():
-        y = model(x, training=True)
-        torch.mean(torch.square(y - x)).backward()
-        with torch.no_grad():
-            y_eval = model(x, training=False)
-    grads = torch.cat([v.value.grad.double().flatten() for v in model.trainable_variables])
-    stats = [np.asarray(v.numpy(), np.float64) for v in model.non_trainable_variables]
-    return y.detach().double(), y_eval.double(), grads, stats
-
-
-@pytest.mark.parametrize("build", [lambda: CsiNet(4, NA, NT), lambda: ACRNet(4, NA, NT)],
-                         ids=["csinet", "acrnet_prelu"])
-def test_native_kernels_match_keras_in_float64(build):
-    """Outputs (training and inference mode), gradients and the updated moving statistics of
-    the native path equal a float64 Keras evaluation to float32 accuracy, on CSI-like input
-    (|mean| >> std, where PyTorch's channels-last batch-norm kernel alone loses ~2%)."""
-    keras.utils.set_random_seed(1)
-    model = build().autoencoder()
-    keras.config.set_dtype_policy("float64")
-    try:
-        ref_model = build().autoencoder()
-    finally:
-        keras.config.set_dtype_policy("float32")
-    ref_model.set_weights([w.astype(np.float64) for w in model.get_weights()])
-    xn = 0.5 + 0.01 * np.random.default_rng(2).random((16, NA, NT, 2))
-    ref = _grads_and_outputs(ref_model, torch.from_numpy(xn), patch=False)
-    got = _grads_and_outputs(model, torch.from_numpy(xn.astype(np.float32)), patch=True)
-    assert float((got[0] - ref[0]).abs().max()) < 1e-4
-    assert float((got[1] - ref[1]).abs().max()) < 1e-5
-    assert float((got[2] - ref[2]).norm() / ref[2].norm()) < 1e-2
-    for a, b in zip(got[3], ref[3]):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7)
-
-
-def test_torch_kernels_patch_and_restore():
-    model = ACRNet(4, NA, NT).autoencoder()
-    kinds = (keras.layers.Conv2D, keras.layers.BatchNormalization, keras.layers.PReLU)
-    leaves = [layer for sub in model.layers for layer in getattr(sub, "layers", [sub])]
-    expected = sum(type(layer) in kinds for layer in leaves)
-    assert expected > 10
-    with pytest.raises(RuntimeError), torch_kernels(model) as n:
-        assert n == expected
-        assert all("call" in vars(layer) for layer in leaves if type(layer) in kinds)
-        raise RuntimeError("leave the block with an error")
-    assert not any("call" in vars(layer) for layer in leaves)  # restored even on error
-
-
-@pytest.mark.parametrize("channels", [3, 16], ids=["nchw_copy", "channels_last_shifted"])
-def test_batch_norm_statistics_on_offset_data(channels):
-    """One BatchNormalization on CSI-like data (uniform in [0.5, 0.51], a CsiNet batch of
-    200 x 32 x 32): the native path normalises to 1e-4 of a standard deviation (PyTorch's
-    channels-last kernel alone: 2e-2) and moves the moving averages by (1 - momentum) of the
-    batch mean and biased variance."""
-    bn = keras.layers.BatchNormalization(momentum=0.9, moving_variance_initializer="zeros")
-    x = 0.5 + 0.01 * np.random.default_rng(3).random((200, 32, 32, channels))
-    model = keras.Sequential([keras.Input((32, 32, channels)), bn])
-    with torch_kernels(model) as n:
-        y = model(torch.from_numpy(x.astype(np.float32)), training=True)
-    assert n == 1
-    mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
-    expected = (x - mean) / np.sqrt(var + bn.epsilon)
-    assert np.abs(y.detach().numpy() - expected).max() < 1e-4 * expected.std()
-    np.testing.assert_allclose(bn.moving_mean.numpy(), 0.1 * mean, rtol=1e-5)
-    np.testing.assert_allclose(bn.moving_variance.numpy(), 0.1 * var, rtol=1e-4)
 
 
 # -- the training loop --------------------------------------------------------------------------
