@@ -10,7 +10,7 @@ data for
 * ``torch_tuned``: channels-last and PyTorch's fused Adam (the fastest plain PyTorch we have);
 * ``keras_fit``: linksim's Keras codec trained by ``train_codec`` with ``model.fit``
   (``TrainSettings(fast=False)``);
-* ``keras``: the same through linksim's default engine (PyTorch loop, native kernels).
+* ``keras``: the same through linksim's default engine (PyTorch loop, :mod:`linksim.torch_graph`).
 
 The twin's trainable parameter count is checked equal to the Keras codec's (encoder + decoder)
 before timing. Every engine is timed ``--repeats`` times, interleaved (one run of each per

@@ -75,8 +75,8 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
 class TrainSettings:
     """What :func:`train_codec` needs; built from the scenario's ``training`` block.
 
-    ``fast`` selects the PyTorch training loop with native kernels (on the PyTorch backend;
-    ignored elsewhere); ``False`` trains with ``model.fit``.
+    ``fast`` selects the PyTorch training loop (the model as :mod:`linksim.torch_graph`; on the
+    PyTorch backend, ignored elsewhere); ``False`` trains with ``model.fit``.
     """
 
     epochs: int = 20
