@@ -398,8 +398,8 @@ class TorchProgram:
         batch norm (CsiNet, CRNet, ...: every ``Conv2D -> BatchNormalization`` pair).
 
         The batch norm subtracts the batch mean, so in training the bias changes neither the
-        output nor the loss: its gradient is exactly zero (Keras computes it as rounding noise,
-        ~1e-9 of the kernel's). Without it the convolution skips the bias add forward and the
+        output nor the loss: its gradient is exactly zero (Keras computes rounding noise, ~1e-6
+        of the kernel's gradient). Without it the convolution skips the bias add forward and the
         bias reduction backward, the optimizer leaves the bias as it is, and the batch norm adds
         it to the batch mean in its moving average, so that inference (moving statistics,
         bias included) computes what Keras computes.
