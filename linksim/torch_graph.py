@@ -1,8 +1,9 @@
 """A Keras functional model as one plain PyTorch function: the PyTorch training engine's model.
 
 Keras' call path costs, per layer and step, ``Layer.__call__`` (scopes, dtype and shape
-checks), the functional graph walk and ``keras.ops`` dispatch: ~50 ms of a 250 ms CRNet step
-at batch 200 on two threads. Keras' PyTorch backend also copies every Conv2D input NHWC ->
+checks), the functional graph walk and ``keras.ops`` dispatch (a CRNet training step through
+``model(x)`` takes 1.6x its plain PyTorch twin's time, through this module 0.8x:
+``benchmarks/bench_step.py``). Keras' PyTorch backend also copies every Conv2D input NHWC ->
 NCHW -> channels-last and builds batch norm from a dozen elementwise operations.
 :class:`TorchProgram` walks the functional graph once and records, per layer, a pure PyTorch
 function of the layer's variables: the very tensors the Keras variables hold
@@ -149,9 +150,9 @@ def _channels_last_batch_norm():
     * backward: ``sum(dy)``, ``sum(dy (x - s))`` and ``dx = a dy + b (x - s) + c``.
 
     Against float64: y, mean, var, dx, dgamma within ~1e-6 (relative to their largest value);
-    [200, 32, 32, C] forward + backward on 2 threads: 1.3 / 3.3 / 9 / 17 ms at C = 2 / 7 / 16 /
-    32, against 1.8 / 6.0 / 16 / 40-50 ms for NCHW copies around ``native_batch_norm``
-    (``benchmarks/bench_training.py`` has the effect on whole codecs).
+    0.3-0.6 of the time of NCHW copies around ``native_batch_norm`` at 2-32 channels
+    (``benchmarks/bench_step.py``; ``benchmarks/bench_training.py`` has the effect on whole
+    codecs).
     """
     import torch
 
