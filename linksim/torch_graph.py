@@ -306,13 +306,14 @@ _BUILDERS = {
 }
 
 
+def _regularised(layer) -> bool:
+    return any(getattr(layer, name, None) is not None for name in _REGULARIZERS)
+
+
 def regularised_layers(model: keras.Model) -> list[str]:
     """Names of the layers of ``model`` (nested models included) that have a regularizer."""
-    names = []
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if any(getattr(layer, name, None) is not None for name in _REGULARIZERS):
-            names.append(layer.name)
-    return names
+    return [layer.name for layer in model._flatten_layers(include_self=False, recursive=True)
+            if _regularised(layer)]
 
 
 def torch_function(layer):
@@ -323,8 +324,7 @@ def torch_function(layer):
     :attr:`TorchProgram.state`). Layers with a non-float32 dtype policy, regularizers or an
     overridden ``call`` on the instance get ``None``.
     """
-    if (layer.dtype_policy.name != "float32" or "call" in vars(layer)
-            or any(getattr(layer, name, None) is not None for name in _REGULARIZERS)):
+    if layer.dtype_policy.name != "float32" or "call" in vars(layer) or _regularised(layer):
         return None
     builder = _BUILDERS.get(type(layer))
     if builder is not None:
