@@ -108,7 +108,10 @@ def _conv2d(layer):
     return conv2d
 
 
-def _dense(layer):
+def dense_function(layer, weight=None):
+    """PyTorch form of a ``Dense`` layer, or ``None``; ``weight`` (optional, no arguments) gives
+    the matrix the forward pass multiplies by, recomputed every call (e.g.
+    :meth:`linksim.codecs.binary.BinaryDense.binary_kernel`); default: the kernel itself."""
     import torch
 
     act = torch_activation(layer.activation)
@@ -118,9 +121,10 @@ def _dense(layer):
     bias = layer.bias.value if layer.use_bias else None
 
     def dense(x, training, updates):
+        w = kernel if weight is None else weight()
         if bias is not None and x.ndim == 2:
-            return act(torch.addmm(bias, x, kernel))
-        y = x @ kernel
+            return act(torch.addmm(bias, x, w))
+        y = x @ w
         return act(y + bias if bias is not None else y)
 
     return dense
@@ -296,7 +300,7 @@ def _permute(layer):
 
 
 _BUILDERS = {
-    keras.layers.Conv2D: _conv2d, keras.layers.Dense: _dense,
+    keras.layers.Conv2D: _conv2d, keras.layers.Dense: dense_function,
     keras.layers.BatchNormalization: _batch_norm, keras.layers.LeakyReLU: _leaky_relu,
     keras.layers.PReLU: _prelu, keras.layers.ReLU: _relu,
     keras.layers.Activation: _activation_layer, keras.layers.Add: _add,

@@ -57,28 +57,11 @@ class BinaryDense(keras.layers.Dense):
         return self.activation(y) if self.activation is not None else y
 
     def torch_function(self):
-        """The forward pass as a plain PyTorch function ``f(x, training, updates)`` of the layer's
-        tensors (for :class:`linksim.torch_graph.TorchProgram`): the same ``alpha`` and gated
-        straight-through sign as :meth:`binary_kernel`; ``None`` where Keras' ``call`` differs
-        (LoRA, quantisation, an activation without a PyTorch form there)."""
-        import torch
+        """The forward pass as a PyTorch function (for :class:`linksim.torch_graph.TorchProgram`):
+        a dense layer whose weight is :meth:`binary_kernel`, recomputed every call."""
+        from linksim.torch_graph import dense_function
 
-        from linksim.torch_graph import torch_activation
-
-        act = torch_activation(self.activation)
-        if act is None or self.lora_enabled or getattr(self, "quantization_mode", None):
-            return None
-        kernel = self.kernel.value
-        bias = self.bias.value if self.use_bias else None
-
-        def binary_dense(x, training, updates):
-            clipped = torch.clamp(kernel, -1.0, 1.0)
-            signs = torch.where(kernel >= 0, 1.0, -1.0)
-            w = torch.mean(torch.abs(kernel)) * (clipped + (signs - clipped).detach())
-            y = x @ w
-            return act(y + bias if bias is not None else y)
-
-        return binary_dense
+        return dense_function(self, weight=self.binary_kernel)
 
     def count_macs(self) -> int:
         """Multiplications per sample: one by ``alpha`` per output (``B x`` is additions only)."""
