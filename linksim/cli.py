@@ -52,7 +52,8 @@ def run(scenario: Path, output_dir: Path | None, retrain: bool, no_progress: boo
 
     from linksim.pipeline import Run, summary_table
 
-    runner = Run(sc, scenario, progress=not no_progress, retrain=retrain, echo=click.echo)
+    runner = Run(sc, scenario, progress=not no_progress, retrain=retrain, echo=click.echo,
+                 warn=lambda msg: click.echo(f"WARNING: {msg}", err=True))
     # A terminated run unwinds like Ctrl-C, so its partial run directory is removed.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
@@ -65,6 +66,8 @@ def run(scenario: Path, output_dir: Path | None, retrain: bool, no_progress: boo
     t = runner.timings
     click.echo(f"run directory: {run_dir}  (data {t['data_s']:.0f} s, training "
                f"{t['training_s']:.0f} s, sweep {t['sweep_s']:.0f} s, total {t['total_s']:.0f} s)")
+    for msg in runner.warnings:  # again at the end, where they are seen
+        click.echo(f"WARNING: {msg}", err=True)
 
 
 @main.command()

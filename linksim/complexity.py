@@ -161,9 +161,11 @@ def count_macs(model: keras.Model) -> int:
 
 def _has_activation(layer) -> bool:
     """An activation layer, or a conv/dense layer with a non-linear ``activation`` argument."""
+    activation = getattr(layer, "activation", None)
+    if isinstance(layer, keras.layers.Activation):  # Activation("linear") is an identity
+        return activation is not keras.activations.linear
     if isinstance(layer, _ACTIVATION_TYPES):
         return True
-    activation = getattr(layer, "activation", None)
     return activation is not None and activation is not keras.activations.linear
 
 

@@ -26,9 +26,10 @@ one thread (median; LiteRT interpreter for TFLite, Keras on PyTorch for ``keras`
 ``binary``), and, given test data, the end-to-end NMSE when the exported encoder replaces the
 Keras one: its codewords go through the ideal feedback link into the codec's Keras decoder in
 this process. The NMSE is that of the truncated angular-delay CSI (the papers' number),
-computed in the normalised domain, where it is the same number: ``x_n = 0.5 + g x / (2 s)`` with
-a per-sample gain ``g`` (power normalisation) and the scale ``s``, so
-``||x - x_hat||^2 / ||x||^2 = ||x_n - x_hat_n||^2 / ||x_n - 0.5||^2``.
+computed in the normalised domain, where it is the same number: ``x_n = c + x / (g s')`` with
+a per-sample gain ``g`` (sample normalisation), the normaliser's scale ``s'`` and centre ``c``
+(0 for the linear head, 0.5 for the sigmoid head), so
+``||x - x_hat||^2 / ||x||^2 = ||x_n - x_hat_n||^2 / ||x_n - c||^2``.
 """
 
 from __future__ import annotations
@@ -58,8 +59,6 @@ FILES = {"keras": "encoder.keras", "tflite-float": "encoder_float32.tflite",
 INSTALL_HINT = "pip install linksim[tflite]"
 #: Environment variable naming the Python interpreter of the TFLite worker.
 PYTHON_ENV = "LINKSIM_TFLITE_PYTHON"
-#: Centre of the CsiNet normalisation: ``x_n = 0.5`` is the zero CSI.
-NORMALISED_CENTRE = 0.5
 
 
 class TFLiteUnavailableError(LinksimInputError):
@@ -363,14 +362,14 @@ def _predict(model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
 
 
 # -- data and metrics ----------------------------------------------------------------------------
-def nmse_db(x_n: np.ndarray, x_hat_n: np.ndarray) -> float:
+def nmse_db(x_n: np.ndarray, x_hat_n: np.ndarray, center: float) -> float:
     """NMSE [dB] of the CSI from normalised CSI ``[N, Na, Nt, 2]`` and its reconstruction:
-    ``10 log10 mean_i ||x_i - x_hat_i||^2 / ||x_i||^2`` with ``x = x_n - 0.5`` (see the module
-    docstring for why this equals the NMSE of the un-normalised CSI)."""
+    ``10 log10 mean_i ||x_i - x_hat_i||^2 / ||x_i||^2`` with ``x = x_n - center`` (the
+    normaliser's zero CSI; see the module docstring for why this equals the NMSE of the
+    un-normalised CSI)."""
     from linksim.metrics import nmse_per_sample, to_db
 
-    return to_db(float(nmse_per_sample(x_n - NORMALISED_CENTRE,
-                                       x_hat_n - NORMALISED_CENTRE).mean()))
+    return to_db(float(nmse_per_sample(x_n - center, x_hat_n - center).mean()))
 
 
 def codeword_error_db(z: np.ndarray, z_ref: np.ndarray) -> float:
@@ -617,9 +616,10 @@ def _export_into(folder: Path, codec, formats: list[str], x_test, x_cal, latency
     import keras
 
     x1 = (x_test if x_test is not None else x_cal if x_cal is not None else
-          np.full((1, *codec.input_shape), NORMALISED_CENTRE, np.float32))[:1]
+          np.full((1, *codec.input_shape), codec.center, np.float32))[:1]
     z_ref = None if x_test is None else codec.encode(x_test)
-    ref_nmse = None if x_test is None else nmse_db(x_test, codec.decode(z_ref))
+    ref_nmse = (None if x_test is None
+                else nmse_db(x_test, codec.decode(z_ref), codec.center))
     codewords: dict[str, np.ndarray | None] = {}
     rows: dict[str, dict] = {}
     keras_file = folder / FILES["keras"]
@@ -660,7 +660,7 @@ def _export_into(folder: Path, codec, formats: list[str], x_test, x_cal, latency
                "codewords_identical": None}
         z = codewords.get(f)
         if z is not None:
-            row["nmse_db"] = nmse_db(x_test, codec.decode(z))
+            row["nmse_db"] = nmse_db(x_test, codec.decode(z), codec.center)
             row["delta_nmse_db"] = row["nmse_db"] - ref_nmse
             row["codewords_identical"] = bool(np.array_equal(z, z_ref))
             if not row["codewords_identical"]:

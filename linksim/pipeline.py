@@ -36,7 +36,7 @@ from channels.dataset import (
     load_or_generate,
 )
 from linksim import estimation, metrics, plots, precoding, transforms
-from linksim.codecs.base import Codec, get_codec_class
+from linksim.codecs.base import OUTPUT_HEADS, Codec, get_codec_class
 from linksim.errors import LinksimInputError
 from linksim.feedback import (
     FLOAT_BITS,
@@ -56,8 +56,12 @@ RESULT_COLUMNS = [
     "kind", "codec", "compression_ratio", "train_feedback", "feedback", "feedback_snr_db",
     "train_set", "test_set", "pilot_snr_db", "codeword_length", "payload_bits", "measured_bits",
     "nmse_ad_db", "nmse_sf_db", "rho", "bf_gain_db", "bf_gain_loss_db", "sgcs", "sgcs_subband",
-    "bf_gain_eigen_db", "se_bps_hz", "n_samples",
+    "bf_gain_eigen_db", "se_bps_hz", "range_floor_db", "n_samples",
 ]
+
+#: A codec row whose range floor (what its input/output mapping alone costs) is above this
+#: [dB] makes the run print a warning: its NMSE may measure the pipeline, not the codec.
+RANGE_FLOOR_WARN_DB = -30.0
 
 
 def package_versions() -> dict[str, str]:
@@ -138,7 +142,7 @@ class Run:
     """Executes a :class:`Scenario`; see the module docstring for the chain."""
 
     def __init__(self, scenario: Scenario, scenario_path: Path | None = None,
-                 progress: bool = True, retrain: bool = False, echo=print):
+                 progress: bool = True, retrain: bool = False, echo=print, warn=None):
         self.sc = scenario
         self.scenario_path = scenario_path
         self.progress = progress
@@ -151,6 +155,11 @@ class Run:
         self.energy: dict[str, dict] = {}
         self.per_sample: dict[int, dict[str, np.ndarray]] = {}
         self.baseline_states: list[dict] = []
+        #: Range floor [dB] per model directory name and test set.
+        self.range_floors: dict[str, dict[str, float]] = {}
+        #: Warnings of the run (also printed through ``warn`` and kept in the manifest).
+        self.warnings: list[str] = []
+        self.warn = warn or (lambda msg: echo(f"WARNING: {msg}"))
 
     # -- stage 1: channels --------------------------------------------------------------------
     def load_data(self) -> None:
@@ -213,7 +222,7 @@ class Run:
 
         With ``stream``, a :class:`~linksim.streaming.StreamedCsi` standing for them instead
         (blocks of ``training.stream_block`` samples, unit power when
-        ``preprocessing.power_normalization``, no normaliser yet; the pilot noise of block ``i``
+        ``preprocessing.sample_normalization``, no normaliser yet; the pilot noise of block ``i``
         from ``rng_for(seed, "train-pilots", name, split, "block", i)``, so the inputs differ
         from the in-memory ones, drawn from one generator over the split, when
         ``pilot_snr_db`` is set, and equal them otherwise). Its codec inputs are computed by
@@ -228,7 +237,7 @@ class Run:
                 batch_size=sc.evaluation.batch_size, snr_db=tr.pilot_snr_db, seed=sc.seed,
                 labels=("train-pilots", name, split), pilot_length=sc.estimation.pilot_length,
                 reference=sc.estimation.noise_reference,
-                power_normalization=sc.preprocessing.power_normalization, limit=limit,
+                sample_normalization=sc.preprocessing.sample_normalization, limit=limit,
                 scratch_dir=self.cache_dir)
         rng = rng_for(sc.seed, "train-pilots", name, split)
         return codec_inputs(ds, sc.preprocessing.num_delay_rows,
@@ -249,6 +258,25 @@ class Run:
         specs = [f for f in sc.feedback if sc.evaluation.feedback_pairing == "all"
                  or feedback_matches(train_fb, f)]
         tc.links = make_links(specs, z_train, trained_range)
+
+    def _output_head(self, spec) -> str:
+        """The output head a codec spec is built with: its ``output_head`` option, else
+        ``preprocessing.output_head``; a plug-in whose constructor takes no ``output_head``
+        keeps its class's own."""
+        cls = get_codec_class(spec.name)
+        if not cls.accepts_output_head():
+            return cls.default_output_head
+        return spec.options.get("output_head", self.sc.preprocessing.output_head)
+
+    @staticmethod
+    def _fit_normalizer(fit, rule, mode: str, label: str) -> transforms.Normalizer:
+        """``fit(rule, mode)``, with a training set whose scale cannot be fitted reported as
+        bad input (the field and the set named)."""
+        try:
+            return fit(rule, mode)
+        except ValueError as exc:
+            raise LinksimInputError(f"preprocessing.scale: cannot fit the normaliser on training "
+                                    f"set {label!r} ({exc})") from exc
 
     def train_codecs(self, run_dir: Path) -> list[TrainedCodec]:
         """Train (or load from the model cache) every codec x CR x training link on every
@@ -273,8 +301,11 @@ class Run:
                 # the links are fitted on the first block's codewords
                 src = {split: self._inputs(label, split, stream=True)
                        for split in ("train", "val")}
-                norm = src["train"].fit_normalizer(pre.scale)
-                xn = {k: v.with_normalizer(norm) for k, v in src.items()}
+
+                def normalised(mode, rule, src=src, label=label):
+                    norm = self._fit_normalizer(src["train"].fit_normalizer, rule, mode, label)
+                    return norm, {k: v.with_normalizer(norm) for k, v in src.items()}
+
                 x_links = src["train"].raw_block(0)
             else:
                 limits = {"train": n_each,
@@ -282,12 +313,23 @@ class Run:
                 xs = {split: np.concatenate([self._inputs(m, split, limits[split])
                                              for m in members])
                       for split in ("train", "val")}
-                unit = {k: transforms.unit_power(v)[0] if pre.power_normalization else v
+                unit = {k: transforms.sample_normalize(v, pre.sample_normalization)[0]
                         for k, v in xs.items()}
-                norm = transforms.Normalizer.fit(unit["train"], pre.scale)
-                xn = {k: norm.forward(v) for k, v in unit.items()}
+
+                def normalised(mode, rule, unit=unit, label=label):
+                    norm = self._fit_normalizer(
+                        lambda r, md: transforms.Normalizer.fit(unit["train"], r, md), rule,
+                        mode, label)
+                    return norm, {k: norm.forward(v) for k, v in unit.items()}
+
                 x_links = xs["train"]
+            by_mode: dict[tuple, tuple] = {}  # (mode, rule) -> (normaliser, inputs)
             for spec in sc.codecs:
+                head = self._output_head(spec)
+                key = (OUTPUT_HEADS[head][1], pre.scale_rule(head))
+                if key not in by_mode:
+                    by_mode[key] = normalised(*key)
+                norm, xn = by_mode[key]
                 for cr in spec.compression_ratios:
                     for train_fb in tr.feedback_list():
                         tc = self._train_one(spec, cr, label, train_fb, xn, norm, run_dir,
@@ -383,9 +425,12 @@ class Run:
             import keras
 
             keras.utils.set_random_seed(derive_seed(sc.seed, "init", tag))
-            codec = cls(cr, na, sc.num_bs_antennas, **spec.options)
+            options = dict(spec.options)
+            if cls.accepts_output_head():
+                options["output_head"] = self._output_head(spec)
+            codec = cls(cr, na, sc.num_bs_antennas, **options)
             codec.normalizer = norm
-            codec.power_normalization = sc.preprocessing.power_normalization
+            codec.sample_normalization = sc.preprocessing.sample_normalization
             settings = TrainSettings(
                 epochs=tr.epochs, batch_size=tr.batch_size, learning_rate=tr.learning_rate,
                 schedule=tr.schedule, lr_min=tr.lr_min, warmup_epochs=tr.warmup_epochs,
@@ -492,17 +537,23 @@ class Run:
             nc, nt = ds.num_subcarriers, ds.num_antennas
             # SNR-independent baselines: computed once, reported at every SNR point.
             fixed: dict[str, dict[str, list]] = {"perfect": {}, "no_feedback": {}}
-            kept = []
+            kept, floors = [], {}
             rng_beam = rng_for(sc.seed, "random-beam", test_set)
             for h in ds.batches(bs):
                 h_ad = transforms.truncated_angular_delay(h, na)
                 kept.append(transforms.energy_kept(h, na))
+                x_true = transforms.complex_to_real(h_ad)
+                for tc in trained:
+                    floors.setdefault(tc.model_dir.name, []).append(
+                        tc.codec.range_floor_per_sample(x_true))
                 for name, h_hat, h_ad_hat in (
                         ("perfect", h, h_ad),
                         ("no_feedback", np.zeros_like(h), np.zeros_like(h_ad))):
                     for k, v in self._link_terms(h, h_ad, h_ad_hat, h_hat, rng_beam).items():
                         fixed[name].setdefault(k, []).append(v)
             kept = np.concatenate(kept)
+            for tc in trained:
+                self._record_range_floor(tc, test_set, np.concatenate(floors[tc.model_dir.name]))
             self.energy[test_set] = {"mean": float(kept.mean()), "median": float(np.median(kept)),
                                      "min": float(kept.min())}
             fixed_per = {k: {m: np.concatenate(v) for m, v in d.items()}
@@ -581,12 +632,31 @@ class Run:
                                       feedback=link.name, feedback_snr_db=link.feedback_snr_db,
                                       train_feedback=tc.train_feedback, train_set=tc.train_set,
                                       codeword_length=m,
+                                      range_floor_db=self.range_floors[tc.model_dir.name][
+                                          test_set],
                                       payload_bits=link.payload_bits(m) + side,
                                       measured_bits=float(np.concatenate(sent[key]).mean())
                                       + side)
         bar.close()
         self.timings["sweep_s"] = time.perf_counter() - t0
         return pd.DataFrame(rows).reindex(columns=RESULT_COLUMNS)
+
+    def _record_range_floor(self, tc: TrainedCodec, test_set: str, per_sample: np.ndarray
+                            ) -> None:
+        """Keep a codec's range floor on a test set (mean of the per-sample NMSE, in dB) and warn
+        when it is above :data:`RANGE_FLOOR_WARN_DB`."""
+        db = float(metrics.to_db(float(per_sample.mean())))
+        self.range_floors.setdefault(tc.model_dir.name, {})[test_set] = db
+        if db > RANGE_FLOOR_WARN_DB:
+            c = tc.codec
+            msg = (f"codec {c.name} CR{c.compression_ratio} (trained on {tc.train_set}) on test "
+                   f"set {test_set}: range floor {db:.1f} dB. Its {c.output_head} output head "
+                   f"with normaliser scale {c.normalizer.scale:.3g} ({c.normalizer.mode}) cannot "
+                   "output this channel: its NMSE measures the pipeline, not the codec (use "
+                   "preprocessing.output_head: linear, or sample_normalization: peak with the "
+                   "sigmoid head)")
+            self.warnings.append(msg)
+            self.warn(msg)
 
     # -- the whole run ------------------------------------------------------------------------
     def execute(self) -> Path:
@@ -653,13 +723,17 @@ class Run:
             "timings_s": self.timings,
             "datasets": self.dataset_files,
             "truncation_energy_kept": self.energy,
+            "warnings": self.warnings,
             "baselines": self.baseline_states,
             "codecs": [{"name": t.codec.name, "compression_ratio": t.codec.compression_ratio,
                         "train_set": t.train_set, "train_feedback": t.train_feedback,
                         "codeword_length": t.codec.codeword_length,
                         **codec_complexity(t.codec),
                         "normalizer_scale": t.codec.normalizer.scale,
-                        "power_normalization": t.codec.power_normalization,
+                        "normalizer_mode": t.codec.normalizer.mode,
+                        "output_head": t.codec.output_head,
+                        "sample_normalization": t.codec.sample_normalization,
+                        "range_floor_db": self.range_floors.get(t.model_dir.name, {}),
                         "model_cache": str(t.model_dir), "loaded_from_cache": t.from_cache,
                         "feedback": [link.state() for link in t.links]} for t in trained],
         }
@@ -710,6 +784,7 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     for col, name in (("nmse_sf_db", f"NMSE_sf@{snrs[-1]:g}"), ("rho", "rho"),
                       ("sgcs_subband", "SGCS_sb"), ("bf_gain_db", "BFgain_dB"),
                       ("bf_gain_eigen_db", "BFgain_eig_dB"), ("se_bps_hz", "SE"),
-                      ("measured_bits", "sent")):
-        table[name] = top[col]
+                      ("measured_bits", "sent"), ("range_floor_db", "floor_dB")):
+        if col in top:
+            table[name] = top[col]
     return table.reset_index().rename(columns={"payload_bits": "bits"})

@@ -207,8 +207,15 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
         "the other metrics at the highest pilot SNR. <code>bits</code>: payload formula per "
         "CSI report, <code>sent</code>: bits measured.</p>"),
         summary_table(df).to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="-"),
-        "<h2>Figures</h2>",
+        ("<p><code>floor_dB</code>: the range floor, the NMSE that a codec's input/output "
+         "mapping alone costs on the test set (normalise, clamp to what its decoder can output, "
+         "map back); a codec's NMSE cannot go below it.</p>"),
     ]
+    warnings = manifest.get("warnings") or []
+    if warnings:
+        parts.append("<h2>Warnings</h2><ul>" + "".join(
+            f"<li>{html.escape(str(w))}</li>" for w in warnings) + "</ul>")
+    parts.append("<h2>Figures</h2>")
     missing = []
     for title, png in figures:
         if png is None:

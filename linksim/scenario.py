@@ -197,13 +197,53 @@ ChannelConfig = Annotated[UMaChannel | Cost2100Channel | CsiNetMatChannel,
 
 
 class Preprocessing(_Strict):
+    """How the UE turns the truncated angular-delay CSI into the codec input, and the decoder's
+    output head (docs/conventions.md, "Codec input and output head").
+
+    The defaults are the measured best at the common budget: unit-norm CSI, standardised to
+    unit variance, a linear output head (no range floor). The papers' exact set-up
+    ("paper-faithful") is ``{sample_normalization: none, output_head: sigmoid, scale: max}``.
+    """
+
     num_delay_rows: int = Field(32, ge=1, description="Na, delay rows kept after the 2-D DFT")
-    power_normalization: bool = Field(
-        False, description="scale each CSI to unit norm at the UE and feed the norm back as one "
-                           "float32 (32 bits added to the payload)")
-    scale: Literal["max"] | Annotated[float, Field(gt=0)] = Field(
-        "max", description="[0, 1] scaling rule fitted on the training set: 'max' (CsiNet) or k "
-                           "for k x RMS")
+    sample_normalization: Literal["none", "power", "peak"] = Field(
+        "power", description="per-sample scaling at the UE, its gain fed back as one float32 (32 "
+                             "bits added to the payload): 'power' (unit Frobenius norm), 'peak' "
+                             "(largest |re|, |im| = 1) or 'none'")
+    output_head: Literal["linear", "sigmoid"] = Field(
+        "linear", description="decoder output: 'linear' on standardised CSI (centred at 0, "
+                              "nothing capped) or 'sigmoid' on CSI mapped into [0, 1] (the "
+                              "papers'); a codec option output_head overrides it per codec")
+    scale: Literal["auto", "max"] | Annotated[float, Field(gt=0, allow_inf_nan=False)] = Field(
+        "auto", description="scale s fitted on the training set: 'max' (the largest |re|, |im|), "
+                            "k for k x RMS, or 'auto' (1 x RMS for the linear head: unit "
+                            "variance; 'max' for the sigmoid head)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_power_normalization(cls, data):
+        """``power_normalization: true | false`` (before sample_normalization existed) means
+        ``sample_normalization: power | none``."""
+        if not isinstance(data, dict) or "power_normalization" not in data:
+            return data
+        data = dict(data)
+        flag = data.pop("power_normalization")
+        if not isinstance(flag, bool):
+            raise ValueError(  # noqa: TRY004 (pydantic reports ValueError as a field error)
+                f"power_normalization must be true or false, got {flag!r}")
+        if "sample_normalization" in data:
+            raise ValueError("give sample_normalization or the older power_normalization, "
+                             "not both")
+        data["sample_normalization"] = "power" if flag else "none"
+        return data
+
+    def scale_rule(self, output_head: str | None = None) -> str | float:
+        """The normaliser rule for a codec with ``output_head`` (default: this section's):
+        ``"max"`` or a float ``k`` (``k x RMS``), with ``"auto"`` resolved."""
+        head = output_head or self.output_head
+        if self.scale == "auto":
+            return 1.0 if head == "linear" else "max"
+        return self.scale
 
 
 class Estimation(_Strict):

@@ -127,10 +127,14 @@ class StreamedCsi:
     pilot_length : int or None
     reference : str
         Estimation options (:func:`linksim.estimation.estimate_channel`).
+    sample_normalization : str
+        Per-sample scaling, ``"none"``, ``"power"`` or ``"peak"``
+        (:func:`linksim.transforms.sample_normalize`).
     power_normalization : bool
-        Divide each sample by its norm (:func:`linksim.transforms.unit_power`).
+        Shorthand for ``sample_normalization="power"`` (when true).
     normalizer : Normalizer or None
-        Applied after unit power; needed for :meth:`block` and the batch iterators.
+        Applied after the per-sample scaling; needed for :meth:`block` and the batch
+        iterators.
     limit : int or None
         Use the first ``limit`` samples only.
     prefetch : bool
@@ -143,8 +147,9 @@ class StreamedCsi:
     def __init__(self, ds, num_rows: int, *, block: int = 4096, batch_size: int = 250,
                  snr_db: float | None = None, seed: int = 0, labels: tuple = (),
                  pilot_length: int | None = None, reference: str = "per_sample",
-                 power_normalization: bool = False, normalizer=None, limit: int | None = None,
-                 prefetch: bool = True, scratch_dir: Path | None = None):
+                 sample_normalization: str = "none", power_normalization: bool = False,
+                 normalizer=None, limit: int | None = None, prefetch: bool = True,
+                 scratch_dir: Path | None = None):
         if int(block) < 1 or int(batch_size) < 1:
             raise ValueError(f"block and batch_size must be >= 1, got {block}, {batch_size}")
         self.ds = ds
@@ -156,7 +161,9 @@ class StreamedCsi:
         self.labels = tuple(labels)
         self.pilot_length = pilot_length
         self.reference = reference
-        self.power_normalization = bool(power_normalization)
+        self.sample_normalization = "power" if power_normalization else sample_normalization
+        if self.sample_normalization not in transforms.SAMPLE_NORMALIZATIONS:
+            raise ValueError(f"unknown sample_normalization {self.sample_normalization!r}")
         self.normalizer = normalizer
         self.n = len(ds) if limit is None else min(int(limit), len(ds))
         self.prefetch = prefetch
@@ -209,12 +216,12 @@ class StreamedCsi:
         return x
 
     def unit_block(self, i: int) -> np.ndarray:
-        """Block ``i`` after per-sample unit power (when enabled), before the normaliser."""
-        x = self.raw_block(i)
-        return transforms.unit_power(x)[0] if self.power_normalization else x
+        """Block ``i`` after the per-sample scaling, before the normaliser."""
+        return transforms.sample_normalize(self.raw_block(i), self.sample_normalization)[0]
 
     def block(self, i: int) -> np.ndarray:
-        """Block ``i`` as the codec sees it (unit power, normaliser): ``[b, Na, Nt, 2]``."""
+        """Block ``i`` as the codec sees it (per-sample scaling, normaliser):
+        ``[b, Na, Nt, 2]``."""
         if self.normalizer is None:
             raise RuntimeError("StreamedCsi: no normaliser set (fit_normalizer first)")
         return self.normalizer.forward(self.unit_block(i))
@@ -240,13 +247,14 @@ class StreamedCsi:
                     nxt.cancel()
 
     def unit_blocks(self) -> Iterator[np.ndarray]:
-        """Every block in order, after unit power (what the normaliser is fitted on)."""
+        """Every block in order, after the per-sample scaling (what the normaliser is fitted
+        on)."""
         return self._blocks(range(self.num_blocks), self.unit_block)
 
-    def fit_normalizer(self, rule: str | float = "max"):
+    def fit_normalizer(self, rule: str | float = "max", mode: str = "unit_interval"):
         """The :class:`~linksim.transforms.Normalizer` of the whole split, in one pass
         (:meth:`~linksim.transforms.Normalizer.fit_stream`)."""
-        return transforms.Normalizer.fit_stream(self.unit_blocks(), rule)
+        return transforms.Normalizer.fit_stream(self.unit_blocks(), rule, mode)
 
     @staticmethod
     def _cut(blocks: Iterable[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:

@@ -11,8 +11,10 @@ delay ``tau`` lands in row ``m = tau * Nc * scs`` for a frequency response
 ``exp(-j 2 pi f_k tau)``) and ``F_a^H`` a unitary DFT over antennas (an antenna phase progression
 ``exp(+j 2 pi n a0 / Nt)`` lands in column ``a0``). Only the first ``Na`` delay rows are kept.
 
-The codec sees real/imag split channels-last ``[b, Na, Nt, 2]`` float32, scaled CsiNet-style into
-[0, 1] around 0.5 with one scale fitted on the training set (:class:`Normalizer`).
+The codec sees real/imag split channels-last ``[b, Na, Nt, 2]`` float32, optionally scaled per
+sample at the UE (:func:`sample_normalize`, the gain fed back), then mapped by one scale fitted on
+the training set (:class:`Normalizer`): centred at 0 for a linear decoder output (the default), or
+CsiNet-style into [0, 1] around 0.5 for a sigmoid output (paper-faithful).
 """
 
 from __future__ import annotations
@@ -99,6 +101,11 @@ def real_to_complex(x: np.ndarray) -> np.ndarray:
     return (x[..., 0] + 1j * x[..., 1]).astype(np.complex64)
 
 
+#: Per-sample scalings at the UE (``preprocessing.sample_normalization``); each sends its
+#: per-sample gain as one float32 beside the codeword.
+SAMPLE_NORMALIZATIONS = ("none", "power", "peak")
+
+
 def unit_power(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-sample power normalisation at the UE.
 
@@ -115,35 +122,99 @@ def unit_power(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         The norms, fed back as side information so the BS can undo the scaling.
     """
     gain = np.sqrt(np.sum(x.astype(np.float64) ** 2, axis=(1, 2, 3))).astype(np.float32)
+    return _divide(x, gain), gain
+
+
+def unit_peak(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample peak normalisation at the UE: each sample divided by its largest absolute
+    real or imaginary part, so every entry lies in [-1, 1].
+
+    Parameters
+    ----------
+    x : [b, Na, Nt, 2] float
+        Real truncated angular-delay CSI.
+
+    Returns
+    -------
+    x_unit : [b, Na, Nt, 2] float32
+        Scaled CSI (all-zero samples stay zero).
+    gain : [b] float32
+        The peaks, fed back as side information.
+    """
+    gain = np.max(np.abs(x), axis=(1, 2, 3)).astype(np.float32)
+    return _divide(x, gain), gain
+
+
+def _divide(x: np.ndarray, gain: np.ndarray) -> np.ndarray:
     safe = np.where(gain > 0, gain, 1.0).astype(np.float32)
-    return (x / safe[:, None, None, None]).astype(np.float32), gain
+    return (x / safe[:, None, None, None]).astype(np.float32)
+
+
+def sample_normalize(x: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
+    """The UE's per-sample scaling ``how`` (one of :data:`SAMPLE_NORMALIZATIONS`).
+
+    ``[b, Na, Nt, 2]`` -> (scaled ``[b, Na, Nt, 2]`` float32, gain ``[b]`` float32); ``"none"``
+    returns ``x`` as float32 and unit gains.
+    """
+    if how == "power":
+        return unit_power(x)
+    if how == "peak":
+        return unit_peak(x)
+    if how == "none":
+        return np.asarray(x, np.float32), np.ones(len(x), np.float32)
+    raise ValueError(f"unknown sample normalisation {how!r}; one of {SAMPLE_NORMALIZATIONS}")
+
+
+#: Modes of :class:`Normalizer`, by the decoder output they serve.
+NORMALIZER_MODES = ("unit_interval", "standard")
 
 
 @dataclass(frozen=True)
 class Normalizer:
-    """CsiNet-style scaling ``x_n = 0.5 + x / (2 s)`` into [0, 1] around 0.5.
+    """The codec-domain scaling of the real CSI, fitted on the training set.
 
-    ``s`` is fitted on the training set by one of two rules:
+    Two modes, one per kind of decoder output:
 
-    - ``"max"`` (CsiNet): the largest absolute real or imaginary part, so the training set lies
-      in [0, 1] exactly;
-    - a number ``k``: ``s = k * RMS`` of the training entries, so the entries have standard
-      deviation ``1 / (2k)`` in the normalised domain and rare large entries fall outside [0, 1].
+    - ``"unit_interval"`` (CsiNet, for a sigmoid output): ``x_n = 0.5 + x / (2 s)``, so
+      ``|x| <= s`` lies in [0, 1] around 0.5 and larger entries cannot be output;
+    - ``"standard"`` (for a linear output): ``x_n = x / s``, centred at 0, nothing capped.
 
-    The map is affine, so :meth:`inverse` is exact whatever the data. The scale is stored with
-    the trained codec.
+    ``s`` is fitted by one of two rules:
+
+    - ``"max"``: the largest absolute real or imaginary part of the training set;
+    - a number ``k``: ``s = k * RMS`` of the training entries (``k = 1`` in the standard mode
+      gives unit variance; ``k`` in the unit-interval mode gives a standard deviation of
+      ``1 / (2k)`` around 0.5).
+
+    Either map is affine, so :meth:`inverse` is exact whatever the data. Mode and scale are
+    stored with the trained codec.
     """
 
     scale: float
+    mode: str = "unit_interval"
+
+    def __post_init__(self):
+        if self.mode not in NORMALIZER_MODES:
+            raise ValueError(f"unknown normaliser mode {self.mode!r}; one of {NORMALIZER_MODES}")
+        if not (np.isfinite(self.scale) and self.scale > 0):
+            raise ValueError(f"the normaliser scale must be finite and positive, got "
+                             f"{self.scale!r}")
+
+    @property
+    def center(self) -> float:
+        """``x_n`` of the zero CSI: 0.5 (unit interval) or 0 (standard)."""
+        return 0.5 if self.mode == "unit_interval" else 0.0
 
     @classmethod
-    def fit(cls, x: np.ndarray, rule: str | float = "max") -> Normalizer:
+    def fit(cls, x: np.ndarray, rule: str | float = "max", mode: str = "unit_interval"
+            ) -> Normalizer:
         """Fit on training data ``[b, Na, Nt, 2]`` (real, not yet normalised): :meth:`fit_stream`
         of the one block ``x``."""
-        return cls.fit_stream((x,), rule)
+        return cls.fit_stream((x,), rule, mode)
 
     @classmethod
-    def fit_stream(cls, blocks, rule: str | float = "max") -> Normalizer:
+    def fit_stream(cls, blocks, rule: str | float = "max", mode: str = "unit_interval"
+                   ) -> Normalizer:
         """:meth:`fit` in one pass over the training data given in blocks.
 
         Parameters
@@ -152,6 +223,8 @@ class Normalizer:
             The training data, block by block (real, not yet normalised).
         rule : "max" or float
             As in :meth:`fit`.
+        mode : "unit_interval" or "standard"
+            The map (see the class docstring).
 
         Returns
         -------
@@ -159,6 +232,11 @@ class Normalizer:
             With ``"max"`` exactly :meth:`fit` of the concatenated blocks; with ``k x RMS``
             equal to float64 rounding (the sum of squares is accumulated per block, in float64,
             instead of over the whole array; ~1e-15 relative).
+
+        Raises
+        ------
+        ValueError
+            The training data are all zero or not finite (no scale can be fitted).
         """
         peak, sq, count, finite = 0.0, 0.0, 0, True
         for x in blocks:
@@ -176,12 +254,16 @@ class Normalizer:
             scale = float(rule) * float(np.sqrt(sq / count)) if count else float("nan")
         if not np.isfinite(scale) or scale <= 0:
             raise ValueError("cannot fit the normaliser: training data is all zero or not finite")
-        return cls(scale)
+        return cls(scale, mode)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """``[..., 2]`` real -> normalised, float32."""
+        if self.mode == "standard":
+            return (x / self.scale).astype(np.float32)
         return (0.5 + x / (2.0 * self.scale)).astype(np.float32)
 
     def inverse(self, x_n: np.ndarray) -> np.ndarray:
         """Normalised -> real ``[..., 2]``, float32; exact inverse of :meth:`forward`."""
+        if self.mode == "standard":
+            return (x_n * self.scale).astype(np.float32)
         return ((x_n - 0.5) * (2.0 * self.scale)).astype(np.float32)

@@ -22,12 +22,21 @@ def assert_save_load_round_trip(codec: Codec, directory, scale: float = 0.5) -> 
 
 
 def assert_shapes_and_range(codec: Codec, batch: int = 3) -> None:
-    """Encoder gives ``[b, M]`` float32; decoder gives the input shape, float32, in [0, 1]."""
+    """Encoder gives ``[b, M]`` float32; decoder gives the input shape, float32, finite; the
+    same codec with the sigmoid head (paper-faithful) outputs [0, 1] only, the linear head
+    (default) values of both signs; the head has no weights."""
     x = np.random.default_rng(0).random((batch, *codec.input_shape), dtype=np.float32)
-    z = codec.encode(x)
-    assert z.shape == (batch, codec.codeword_length) and z.dtype == np.float32
-    assert codec.codeword_length == 2 * codec.num_rows * codec.num_antennas \
-        // codec.compression_ratio
-    y = codec.decode(z)
-    assert y.shape == x.shape and y.dtype == np.float32
-    assert 0.0 <= y.min() and y.max() <= 1.0
+    for head in ("linear", "sigmoid"):
+        c = type(codec)(**{**codec.config(), "output_head": head})
+        assert c.output_head == head and c.output_bounds == (
+            (0.0, 1.0) if head == "sigmoid" else (-np.inf, np.inf))
+        z = c.encode(x)
+        assert z.shape == (batch, c.codeword_length) and z.dtype == np.float32
+        assert c.codeword_length == 2 * c.num_rows * c.num_antennas // c.compression_ratio
+        y = c.decode(z)
+        assert y.shape == x.shape and y.dtype == np.float32 and np.all(np.isfinite(y))
+        if head == "sigmoid":
+            assert 0.0 <= y.min() and y.max() <= 1.0
+        else:
+            assert y.min() < 0.0 < y.max()
+        assert c.parameter_counts() == codec.parameter_counts()

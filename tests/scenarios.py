@@ -13,7 +13,7 @@ TINY = {
         "family": "uma", "carrier_frequency_hz": 28e9, "num_subcarriers": 128,
         "subcarrier_spacing_hz": 120e3, "num_bs_antennas": 16,
         "n_train": 300, "n_val": 60, "n_test": 100}},
-    "preprocessing": {"num_delay_rows": 16, "power_normalization": True, "scale": 4},
+    "preprocessing": {"num_delay_rows": 16},  # the defaults: unit norm, standardised, linear
     "estimation": {"pilot_snr_db": [0, 20, 40]},
     "codecs": [{"name": "csinet", "compression_ratios": [4]}],
     "feedback": [{"kind": "ideal"}, {"kind": "uniform", "bits": 4}],

@@ -168,7 +168,7 @@ def test_group_conv_keeps_groups_of_two_channels_apart():
 
 @pytest.mark.parametrize("cr", [4, 8, 16, 32, 64])
 def test_shapes_and_output_range(cr):
-    c = ACRNet(cr, binary="both")
+    c = ACRNet(cr, binary="both", output_head="sigmoid")  # paper-faithful head: [0, 1]
     x = np.random.default_rng(cr).random((3, 32, 32, 2), dtype=np.float32)
     z = c.encode(x)
     assert z.shape == (3, 2048 // cr) and z.dtype == np.float32
@@ -222,9 +222,10 @@ def test_export_holds_two_values_per_binary_fc():
                                c.decoder.predict(z, verbose=0), atol=1e-5)
 
 
-def _clusters(rng, n, size=8):
-    """Sparse angular-delay CSI in [0, 1], ``[n, size, size, 2]``: one cluster per sample at a
-    random angle (Gaussian beam, 1 bin wide), exponential power-delay profile, random phase."""
+def _clusters(rng, n, size=8, center=0.0, amplitude=0.45):
+    """Sparse normalised angular-delay CSI around ``center`` (0.5 and amplitude 0.45: in
+    [0, 1]), ``[n, size, size, 2]``: one cluster per sample at a random angle (Gaussian beam,
+    1 bin wide), exponential power-delay profile, random phase."""
     rows = np.arange(size)[None, :, None]
     cols = np.arange(size)[None, None, :]
     angle = rng.uniform(0, size, (n, 1, 1))
@@ -232,24 +233,27 @@ def _clusters(rng, n, size=8):
     dist = np.minimum(np.abs(cols - angle), size - np.abs(cols - angle))
     mag = np.exp(-0.5 * dist**2 - rows / delay_spread)
     phase = rng.uniform(0, 2 * np.pi, (n, 1, 1)) + 0.5 * rows
-    return (0.5 + 0.45 * np.stack([mag * np.cos(phase), mag * np.sin(phase)], -1)
+    return (center + amplitude * np.stack([mag * np.cos(phase), mag * np.sin(phase)], -1)
             ).astype(np.float32)
 
 
-def _learned_mse_ratio(binary):
+def _learned_mse_ratio(binary, head="linear"):
     rng = np.random.default_rng(0)
-    x_train, x_val = _clusters(rng, 512), _clusters(rng, 128)
+    # the pipeline's conventions: [0, 1] around 0.5 (sigmoid), unit RMS around 0 (linear)
+    kw = {"center": 0.5} if head == "sigmoid" else {"amplitude": 0.45 / 0.06}
+    x_train, x_val = _clusters(rng, 512, **kw), _clusters(rng, 128, **kw)
     keras.utils.set_random_seed(1)
-    c = ACRNet(4, num_rows=8, num_antennas=8, binary=binary)
+    c = ACRNet(4, num_rows=8, num_antennas=8, binary=binary, output_head=head)
     train_codec(c, x_train, x_val, TrainSettings(epochs=15, batch_size=32, learning_rate=4e-3,
                                                  seed=1), progress=False)
     mse = np.mean((c.decode(c.encode(x_val)) - x_val) ** 2)
     return mse / np.mean((x_val - x_train.mean(axis=0)) ** 2)
 
 
-def test_acrnet_learns():
-    # 15 short epochs: a third of the error of the best constant (mean) output.
-    assert _learned_mse_ratio("none") < 0.6
+@pytest.mark.parametrize("head", ["linear", "sigmoid"])
+def test_acrnet_learns(head):
+    # 15 short epochs: well below the error of the best constant (mean) output.
+    assert _learned_mse_ratio("none", head) < 0.6
 
 
 @pytest.mark.slow

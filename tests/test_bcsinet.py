@@ -152,7 +152,9 @@ def test_structure(head, n_conv, refinenets):
         assert len(bns) == len(convs)
         assert all(ly.negative_slope == pytest.approx(0.3)
                    for ly in model.layers if isinstance(ly, layers.LeakyReLU))
-    assert c.decoder.layers[-1].activation is keras.activations.sigmoid
+    assert c.decoder.layers[-1].activation is keras.activations.linear  # default head
+    paper = type(c)(**{**c.config(), "output_head": "sigmoid"})
+    assert paper.decoder.layers[-1].activation is keras.activations.sigmoid
 
 
 def test_shapes_and_output_range():

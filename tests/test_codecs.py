@@ -32,7 +32,7 @@ def test_shapes_and_codeword_length():
     z = c.encode(x)
     assert z.shape == (3, 128) and z.dtype == np.float32
     y = c.decode(z)
-    assert y.shape == x.shape and 0.0 <= y.min() and y.max() <= 1.0
+    assert y.shape == x.shape and np.all(np.isfinite(y))
 
 
 def test_save_load_round_trip(tmp_path):

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NA = NT = 8  # small grid for the trained fixtures: 64 coordinates
 TINY = {"num_rows": NA, "num_antennas": NT, "width": 16, "depth": 2, "omega_0": 10.0,
         "sigma_b": 3.0, "inner_steps": 2, "inner_lr": 0.1, "learn_inner_lr": False,
-        "output_scale": 0.1}
+        "output_scale": 0.1, "output_head": "sigmoid"}  # the tests' data are in [0, 1]
 
 
 def fading_csi(n: int, seed: int, paths: int = 3) -> np.ndarray:

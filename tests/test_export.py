@@ -122,15 +122,18 @@ def test_default_formats_and_unknown_format(rng):
 
 # -- metrics and data ------------------------------------------------------------------------
 def test_nmse_in_the_normalised_domain_equals_the_csi_nmse(rng):
-    """Power normalisation and the [0, 1] scaling are per-sample affine maps around 0.5."""
+    """Power normalisation and either normaliser are per-sample affine maps around a centre."""
     x = sparse_csi(rng, 50) * rng.uniform(0.1, 10, (50, 1, 1, 1)).astype(np.float32)
     x_hat = x + 0.3 * rng.standard_normal(x.shape).astype(np.float32)
     xu, gain = unit_power(x)
     norm = Normalizer.fit(xu, 4)
     xn, xn_hat = norm.forward(xu), norm.forward(x_hat / gain[:, None, None, None])
     ref = 10 * np.log10(nmse_per_sample(real_to_complex(x), real_to_complex(x_hat)).mean())
-    assert export.nmse_db(xn, xn_hat) == pytest.approx(ref, abs=1e-3)
-    assert export.nmse_db(xn, np.full_like(xn, 0.5)) == pytest.approx(0.0, abs=1e-9)
+    assert export.nmse_db(xn, xn_hat, 0.5) == pytest.approx(ref, abs=1e-3)
+    assert export.nmse_db(xn, np.full_like(xn, 0.5), 0.5) == pytest.approx(0.0, abs=1e-9)
+    std = Normalizer.fit(xu, 1.0, "standard")  # the linear head's map, centred at 0
+    assert export.nmse_db(std.forward(xu), std.forward(x_hat / gain[:, None, None, None]),
+                          0.0) == pytest.approx(ref, abs=1e-3)
 
 
 def test_npy_data_of_the_wrong_shape_names_the_file(tmp_path, rng):
@@ -161,7 +164,7 @@ def test_cli_exports_keras_and_binary_with_nmse_next_to_the_float_encoder(saved,
     assert {p.name for p in out.iterdir()} == {
         "encoder.keras", "encoder_binary.npz", "codec.json", "export.json", "export.md"}
     x = np.load(test)
-    ref = export.nmse_db(x, codec.decode(codec.encode(x)))
+    ref = export.nmse_db(x, codec.decode(codec.encode(x)), codec.center)
     assert report["reference_nmse_db"] == pytest.approx(ref, abs=1e-4)
     for row in report["rows"]:
         assert row["size_bytes"] == (out / row["file"]).stat().st_size
@@ -294,7 +297,7 @@ def test_end_to_end_nmse_of_each_format_next_to_the_float_encoder(tflite_export)
     costs a few dB of NMSE moves it by well under 0.5 dB."""
     codec, x, _, report = tflite_export
     rows = {r["format"]: r for r in report["rows"]}
-    ref = export.nmse_db(x, codec.decode(codec.encode(x)))
+    ref = export.nmse_db(x, codec.decode(codec.encode(x)), codec.center)
     assert report["reference_nmse_db"] == pytest.approx(ref, abs=1e-4)
     assert ref < -1.5  # the codec learnt something: the deltas are not noise on 0 dB
     assert rows["keras"]["nmse_db"] == pytest.approx(ref, abs=1e-4)

@@ -35,3 +35,48 @@ def test_bad_class_path_is_a_clear_error(tmp_path):
     res = CliRunner().invoke(main, ["validate", str(path)])
     assert res.exit_code == 2
     assert "codecs[0].name: cannot import codec class 'docs.examples.my_codec:Nope'" in res.output
+
+
+class FixedSigmoidCodec(Codec):
+    """A plug-in written before output heads: no ``output_head`` argument, a sigmoid decoder it
+    declares through ``default_output_head``."""
+
+    name = "fixed_sigmoid"
+    default_output_head = "sigmoid"
+
+    def __init__(self, compression_ratio, num_rows=32, num_antennas=32):
+        super().__init__(compression_ratio, num_rows, num_antennas)
+
+    def build_encoder(self):
+        import keras
+
+        x = keras.Input(self.input_shape)
+        return keras.Model(x, keras.layers.Dense(self.codeword_length)(
+            keras.layers.Flatten()(x)))
+
+    def build_decoder(self):
+        import keras
+
+        z = keras.Input((self.codeword_length,))
+        y = keras.layers.Dense(2 * self.num_rows * self.num_antennas, activation="sigmoid")(z)
+        return keras.Model(z, keras.layers.Reshape(self.input_shape)(y))
+
+
+def test_plugin_without_output_head_keeps_its_own(tmp_path):
+    """The pipeline does not pass ``output_head`` to a codec that does not take it: it keeps
+    its declared sigmoid head, gets the matching [0, 1] normaliser (a floor near rounding,
+    no warning) and saves and reloads without the argument."""
+    assert not FixedSigmoidCodec.accepts_output_head()
+    path = scenarios.write(tmp_path, {
+        "codecs": [{"name": "tests.test_plugin_codec:FixedSigmoidCodec",
+                    "compression_ratios": [8]}],
+        "estimation.pilot_snr_db": [20], "feedback": [{"kind": "ideal"}]})
+    res = CliRunner().invoke(main, ["run", str(path), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "WARNING" not in res.output
+    run_dir = next((tmp_path / "runs").iterdir())
+    loaded = Codec.load(run_dir / "models" / "fixed_sigmoid_cr8_uma_small")
+    assert loaded.output_head == "sigmoid" and loaded.normalizer.mode == "unit_interval"
+    assert "output_head" not in loaded.config()
+    df = pd.read_csv(run_dir / "results.csv")
+    assert (df[df["kind"] == "codec"]["range_floor_db"] < -40).all()

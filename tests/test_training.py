@@ -34,7 +34,7 @@ def toy_csi(n: int, seed: int) -> np.ndarray:
 
 def small_csinet(seed: int = 0) -> CsiNet:
     keras.utils.set_random_seed(seed)
-    return CsiNet(4, NA, NT)
+    return CsiNet(4, NA, NT, output_head="sigmoid")  # the toy data are in [0, 1]
 
 
 def val_mse(codec, x: np.ndarray) -> float:

@@ -15,17 +15,21 @@ from linksim.codecs import Codec
 
 
 class LinearCodec(Codec):
-    """A linear auto-encoder: flatten, FC to the codeword (UE); FC back, sigmoid (BS).
+    """A linear auto-encoder: flatten, FC to the codeword (UE); FC back, output head (BS).
 
     Options from the scenario (``codecs[i].options``) arrive as constructor keywords; here
-    ``hidden`` is an optional width of an extra layer at the BS.
+    ``hidden`` is an optional width of an extra layer at the BS. ``output_head`` comes from
+    ``preprocessing.output_head`` (linear by default, sigmoid paper-faithful): pass it on and end
+    the decoder in ``self.output_activation``, so that the normaliser matches what the decoder
+    can output. (A codec that does not take ``output_head`` keeps ``default_output_head``.)
     """
 
     name = "linear"
 
-    def __init__(self, compression_ratio, num_rows=32, num_antennas=32, hidden: int = 0):
+    def __init__(self, compression_ratio, num_rows=32, num_antennas=32, hidden: int = 0,
+                 output_head=None):
         self.hidden = int(hidden)
-        super().__init__(compression_ratio, num_rows, num_antennas)
+        super().__init__(compression_ratio, num_rows, num_antennas, output_head)
 
     def config(self) -> dict:
         return {**super().config(), "hidden": self.hidden}
@@ -40,5 +44,6 @@ class LinearCodec(Codec):
         y = z
         if self.hidden:
             y = layers.Dense(self.hidden, activation="relu", name="hidden")(y)
-        y = layers.Dense(2 * self.num_rows * self.num_antennas, activation="sigmoid")(y)
+        y = layers.Dense(2 * self.num_rows * self.num_antennas,
+                         activation=self.output_activation)(y)
         return keras.Model(z, layers.Reshape(self.input_shape)(y), name="linear_decoder")

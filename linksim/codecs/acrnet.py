@@ -204,7 +204,8 @@ class ACRNet(Codec):
     """
 
     def __init__(self, compression_ratio: int, num_rows: int = 32, num_antennas: int = 32,
-                 expansion: int = 1, activation: str = "prelu", binary: str = "none"):
+                 expansion: int = 1, activation: str = "prelu", binary: str = "none",
+                 output_head: str | None = None):
         if isinstance(expansion, bool) or int(expansion) != expansion or expansion < 1:
             raise ValueError(f"ACRNet expansion must be a positive integer, got {expansion!r}")
         activation = str(activation).lower()
@@ -218,7 +219,7 @@ class ACRNet(Codec):
         self.expansion = int(expansion)
         self.activation = activation
         self.binary = binary
-        super().__init__(compression_ratio, num_rows, num_antennas)
+        super().__init__(compression_ratio, num_rows, num_antennas, output_head)
 
     def config(self) -> dict:
         return {**super().config(), "expansion": self.expansion, "activation": self.activation,
@@ -240,7 +241,7 @@ class ACRNet(Codec):
         x = act(conv_bn(x, 2, 5, "dec_head_5x5"), self.activation, "dec_head_act")
         x = acr_decoder_block(x, self.expansion, self.activation, "acrdeblock1")
         x = acr_decoder_block(x, self.expansion, self.activation, "acrdeblock2")
-        x = layers.Activation("sigmoid", name="dec_out")(x)
+        x = layers.Activation(self.output_activation, name="dec_out")(x)
         return keras.Model(z_in, x, name=f"{self.name}_decoder")
 
     # -- deployment ---------------------------------------------------------------------------
@@ -274,6 +275,7 @@ class BACRNet(ACRNet):
     (``binary="both"`` binarises the BS's FC too)."""
 
     def __init__(self, compression_ratio: int, num_rows: int = 32, num_antennas: int = 32,
-                 expansion: int = 1, activation: str = "prelu", binary: str = "encoder"):
+                 expansion: int = 1, activation: str = "prelu", binary: str = "encoder",
+                 output_head: str | None = None):
         super().__init__(compression_ratio, num_rows, num_antennas, expansion, activation,
-                         binary)
+                         binary, output_head)

@@ -1,7 +1,13 @@
 """The codec interface: a UE encoder and a BS decoder (Keras models) and a registry by name.
 
-A codec maps the normalised truncated angular-delay CSI ``x [b, Na, Nt, 2]`` (float32, CsiNet
-[0, 1] convention) to a codeword ``z [b, M]`` at the UE and back at the BS. ``M = 2 Na Nt / CR``.
+A codec maps the normalised truncated angular-delay CSI ``x [b, Na, Nt, 2]`` (float32) to a
+codeword ``z [b, M]`` at the UE and back at the BS. ``M = 2 Na Nt / CR``.
+
+The decoder ends in an output head (``output_head``): ``"linear"`` (the default; the CSI is
+standardised, centred at 0, nothing capped) or ``"sigmoid"`` (paper-faithful: the CsiNet [0, 1]
+convention around 0.5, which can only output ``|x| <= s``). The head sets the normaliser's mode
+(:class:`linksim.transforms.Normalizer`) and :attr:`Codec.output_bounds`, from which the pipeline
+computes the range floor (:meth:`Codec.range_floor_per_sample`).
 
 To add a codec: subclass :class:`Codec`, implement :meth:`Codec.build_encoder` and
 :meth:`Codec.build_decoder`, and decorate it with ``@register_codec("name")`` (or publish it in the
@@ -11,6 +17,7 @@ To add a codec: subclass :class:`Codec`, implement :meth:`Codec.build_encoder` a
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import os
 import shutil
@@ -22,7 +29,10 @@ import keras
 import numpy as np
 
 from linksim.errors import LinksimInputError
-from linksim.transforms import Normalizer, unit_power
+from linksim.transforms import SAMPLE_NORMALIZATIONS, Normalizer, sample_normalize
+
+#: Decoder output heads: final activation, normaliser mode.
+OUTPUT_HEADS = {"linear": ("linear", "standard"), "sigmoid": ("sigmoid", "unit_interval")}
 
 _REGISTRY: dict[str, type[Codec]] = {}
 
@@ -104,27 +114,40 @@ class Codec:
         ``Na``, kept delay rows.
     num_antennas : int
         ``Nt``, BS antennas.
+    output_head : "linear", "sigmoid" or None
+        The decoder's final activation (None: :attr:`default_output_head`). Subclasses build
+        their last layer with :attr:`output_activation` and pass this argument on.
 
     Attributes
     ----------
     encoder : keras.Model
         UE side, ``[b, Na, Nt, 2] -> [b, M]``.
     decoder : keras.Model
-        BS side, ``[b, M] -> [b, Na, Nt, 2]`` (sigmoid output in [0, 1]).
+        BS side, ``[b, M] -> [b, Na, Nt, 2]`` (in :attr:`output_bounds`).
     normalizer : Normalizer or None
         Input scaling fitted on the training set, saved with the codec.
+    sample_normalization : str
+        Per-sample scaling at the UE, ``"none"``, ``"power"`` or ``"peak"``
+        (:func:`linksim.transforms.sample_normalize`); its gain is fed back (32 bits).
     """
 
     name = "codec"
+    #: Output head of a codec built without ``output_head``.
+    default_output_head = "linear"
 
-    def __init__(self, compression_ratio: int, num_rows: int = 32, num_antennas: int = 32):
+    def __init__(self, compression_ratio: int, num_rows: int = 32, num_antennas: int = 32,
+                 output_head: str | None = None):
         self.compression_ratio = int(compression_ratio)
         self.num_rows = int(num_rows)
         self.num_antennas = int(num_antennas)
+        self.output_head = self.default_output_head if output_head is None else str(output_head)
+        if self.output_head not in OUTPUT_HEADS:
+            raise LinksimInputError(f"output_head must be one of {', '.join(OUTPUT_HEADS)}, "
+                                    f"got {output_head!r}")
         self.codeword_length = check_compression_ratio(
             self.compression_ratio, self.num_rows, self.num_antennas)
         self.normalizer: Normalizer | None = None
-        self.power_normalization = False
+        self.sample_normalization = "none"
         self.history: list[dict] = []
         self.encoder = self.build_encoder()
         self.decoder = self.build_decoder()
@@ -133,6 +156,27 @@ class Codec:
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return (self.num_rows, self.num_antennas, 2)
+
+    @property
+    def output_activation(self) -> str:
+        """Keras name of the decoder's final activation (``"linear"`` or ``"sigmoid"``)."""
+        return OUTPUT_HEADS[self.output_head][0]
+
+    @property
+    def normalizer_mode(self) -> str:
+        """The :class:`~linksim.transforms.Normalizer` mode that matches the output head."""
+        return OUTPUT_HEADS[self.output_head][1]
+
+    @property
+    def center(self) -> float:
+        """The normalised zero CSI: 0.5 with the sigmoid head, 0 with the linear head."""
+        return 0.5 if self.normalizer_mode == "unit_interval" else 0.0
+
+    @property
+    def output_bounds(self) -> tuple[float, float]:
+        """The decoder's output range in the normalised domain: ``(0, 1)`` for a sigmoid,
+        unbounded for a linear head. Override for another head."""
+        return (0.0, 1.0) if self.output_head == "sigmoid" else (-np.inf, np.inf)
 
     def build_encoder(self) -> keras.Model:
         raise NotImplementedError
@@ -154,8 +198,18 @@ class Codec:
 
     def config(self) -> dict:
         """Constructor arguments; ``type(self)(**config)`` rebuilds the architecture."""
-        return {"compression_ratio": self.compression_ratio, "num_rows": self.num_rows,
-                "num_antennas": self.num_antennas}
+        config = {"compression_ratio": self.compression_ratio, "num_rows": self.num_rows,
+                  "num_antennas": self.num_antennas}
+        if self.accepts_output_head():
+            config["output_head"] = self.output_head
+        return config
+
+    @classmethod
+    def accepts_output_head(cls) -> bool:
+        """Whether the constructor takes ``output_head`` (built-in codecs do; a plug-in that
+        does not keeps its own head, and its range floor shows what that costs)."""
+        params = inspect.signature(cls.__init__).parameters
+        return "output_head" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
     # -- complexity ---------------------------------------------------------------------------
     def parameter_counts(self) -> dict[str, int]:
@@ -188,22 +242,42 @@ class Codec:
         return np.asarray(self.decoder.predict(z, batch_size=batch_size, verbose=0), np.float32)
 
     # -- the codec's view of the CSI ---------------------------------------------------------------
+    @property
+    def power_normalization(self) -> bool:
+        """Whether a per-sample gain is fed back (any :attr:`sample_normalization` but none)."""
+        return self.sample_normalization != "none"
+
+    @power_normalization.setter
+    def power_normalization(self, on: bool) -> None:
+        self.sample_normalization = "power" if on else "none"
+
     def side_info_bits(self) -> int:
-        """Bits sent besides the codeword: 32 for the norm under power normalisation."""
-        return 32 if self.power_normalization else 0
+        """Bits sent besides the codeword: 32 for the per-sample gain (norm or peak)."""
+        return 32 if self.sample_normalization != "none" else 0
 
     def ue_prepare(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """UE: real CSI ``[b, Na, Nt, 2]`` -> (normalised input, per-sample gain ``[b]``)."""
         if self.normalizer is None:
             raise RuntimeError(f"{self.name}: no normaliser; train or load the codec first")
-        gain = np.ones(len(x), np.float32)
-        if self.power_normalization:
-            x, gain = unit_power(x)
+        x, gain = sample_normalize(x, self.sample_normalization)
         return self.normalizer.forward(x), gain
 
     def bs_restore(self, x_n: np.ndarray, gain: np.ndarray) -> np.ndarray:
-        """BS: decoder output ``[b, Na, Nt, 2]`` in [0, 1] -> real CSI, undoing the scalings."""
+        """BS: decoder output ``[b, Na, Nt, 2]`` -> real CSI, undoing the scalings."""
         return self.normalizer.inverse(x_n) * gain[:, None, None, None]
+
+    def range_floor_per_sample(self, x: np.ndarray) -> np.ndarray:
+        """What the input/output mapping alone costs: per-sample NMSE (linear) ``[b]`` float64
+        of ``x [b, Na, Nt, 2]`` sent through :meth:`ue_prepare`, clamped to
+        :attr:`output_bounds` (the best a decoder with this head can output) and restored by
+        :meth:`bs_restore`. With a linear head only float32 rounding remains (~-140 dB)."""
+        x = np.asarray(x, np.float32)
+        x_n, gain = self.ue_prepare(x)
+        lo, hi = self.output_bounds
+        x_hat = self.bs_restore(np.clip(x_n, lo, hi), gain)
+        err = np.sum((x_hat.astype(np.float64) - x) ** 2, axis=(1, 2, 3))
+        ref = np.sum(x.astype(np.float64) ** 2, axis=(1, 2, 3))
+        return err / np.where(ref > 0, ref, 1.0)
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike) -> Path:
@@ -216,7 +290,8 @@ class Codec:
             meta = {"name": self.name, "config": self.config(),
                     "class_path": f"{type(self).__module__}:{type(self).__qualname__}",
                     "normalizer_scale": None if self.normalizer is None else self.normalizer.scale,
-                    "power_normalization": self.power_normalization,
+                    "normalizer_mode": None if self.normalizer is None else self.normalizer.mode,
+                    "sample_normalization": self.sample_normalization,
                     "codeword_length": self.codeword_length}
             (tmp / "codec.json").write_text(json.dumps(meta, indent=2))
             if directory.exists():
@@ -248,11 +323,20 @@ class Codec:
         try:
             meta = json.loads(meta_file.read_text())
             cls = available_codecs().get(meta["name"]) or import_codec_class(meta["class_path"])
-            codec = cls(**meta["config"])
+            config = dict(meta["config"])
+            if "output_head" not in config and cls.accepts_output_head():
+                config["output_head"] = "sigmoid"  # saved before heads existed: all sigmoid
+            codec = cls(**config)
             codec.load_models(directory)
-        except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+            if meta.get("normalizer_scale") is not None:
+                codec.normalizer = Normalizer(float(meta["normalizer_scale"]),
+                                              meta.get("normalizer_mode") or "unit_interval")
+        except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
             raise LinksimInputError(f"{directory}: cannot load codec ({exc})") from exc
-        if meta.get("normalizer_scale") is not None:
-            codec.normalizer = Normalizer(float(meta["normalizer_scale"]))
-        codec.power_normalization = bool(meta.get("power_normalization", False))
+        how = meta.get("sample_normalization")
+        if how is None:  # saved before the option existed
+            how = "power" if meta.get("power_normalization") else "none"
+        if how not in SAMPLE_NORMALIZATIONS:
+            raise LinksimInputError(f"{meta_file}: unknown sample_normalization {how!r}")
+        codec.sample_normalization = how
         return codec

@@ -128,7 +128,7 @@ class BCsiNet(Codec):
     """
 
     def __init__(self, compression_ratio: int, num_rows: int = 32, num_antennas: int = 32,
-                 head: str = "A", num_refinenets: int = 2):
+                 head: str = "A", num_refinenets: int = 2, output_head: str | None = None):
         head = str(head).upper()
         if head not in HEADS:
             raise ValueError(f"BCsiNet head must be one of {', '.join(HEADS)}, got {head!r}")
@@ -136,7 +136,7 @@ class BCsiNet(Codec):
             raise ValueError(f"num_refinenets must be a positive integer, got {num_refinenets!r}")
         self.head = head
         self.num_refinenets = int(num_refinenets)
-        super().__init__(compression_ratio, num_rows, num_antennas)
+        super().__init__(compression_ratio, num_rows, num_antennas, output_head)
 
     def config(self) -> dict:
         return {**super().config(), "head": self.head, "num_refinenets": self.num_refinenets}
@@ -155,7 +155,7 @@ class BCsiNet(Codec):
         for i in range(self.num_refinenets):
             x = refine_net(x, f"refine{i + 1}")
         x = conv_bn_act(x, 2, "dec_out", activate=False)
-        x = layers.Activation("sigmoid", name="dec_sigmoid")(x)
+        x = layers.Activation(self.output_activation, name="dec_output")(x)
         return keras.Model(z_in, x, name="bcsinet_decoder")
 
     # -- deployment ---------------------------------------------------------------------------
@@ -177,8 +177,9 @@ class BCsiNetA2(BCsiNet):
     """BCsiNet-A2 (seed 004 Table IV): head A, two RefineNets."""
 
     def __init__(self, compression_ratio: int, num_rows: int = 32, num_antennas: int = 32,
-                 head: str = "A", num_refinenets: int = 2):
-        super().__init__(compression_ratio, num_rows, num_antennas, head, num_refinenets)
+                 head: str = "A", num_refinenets: int = 2, output_head: str | None = None):
+        super().__init__(compression_ratio, num_rows, num_antennas, head, num_refinenets,
+                         output_head)
 
 
 @register_codec("bcsinet_b3")
@@ -186,5 +187,6 @@ class BCsiNetB3(BCsiNet):
     """BCsiNet-B3 (seed 004 Table IV): head B, three RefineNets."""
 
     def __init__(self, compression_ratio: int, num_rows: int = 32, num_antennas: int = 32,
-                 head: str = "B", num_refinenets: int = 3):
-        super().__init__(compression_ratio, num_rows, num_antennas, head, num_refinenets)
+                 head: str = "B", num_refinenets: int = 3, output_head: str | None = None):
+        super().__init__(compression_ratio, num_rows, num_antennas, head, num_refinenets,
+                         output_head)

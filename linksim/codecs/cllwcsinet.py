@@ -256,11 +256,11 @@ class CLLWCsiNet(Codec):
 
     def __init__(self, compression_ratio: int, num_rows: int = 32, num_antennas: int = 32,
                  train_noise_snr_db: float | None = DEFAULT_TRAIN_NOISE_SNR_DB,
-                 noise_seed: int | None = None):
+                 noise_seed: int | None = None, output_head: str | None = None):
         self.codeword_channels = codeword_channels(int(compression_ratio), int(num_rows))
         self.train_noise_snr_db = None if train_noise_snr_db is None else float(train_noise_snr_db)
         self.noise_seed = None if noise_seed is None else int(noise_seed)
-        super().__init__(compression_ratio, num_rows, num_antennas)
+        super().__init__(compression_ratio, num_rows, num_antennas, output_head)
 
     def config(self) -> dict:
         return {**super().config(), "train_noise_snr_db": self.train_noise_snr_db,
@@ -295,7 +295,7 @@ class CLLWCsiNet(Codec):
         x = refine_net(x, "refine1")
         x = refine_net(x, "refine2")
         x = conv_bn(x, 2, LATENT_KERNEL, "dec_out")
-        x = layers.Activation("sigmoid", name="dec_sigmoid")(x)
+        x = layers.Activation(self.output_activation, name="dec_output")(x)
         return keras.Model(z_in, x, name="cllwcsinet_decoder")
 
     def autoencoder(self, link=None) -> keras.Model:

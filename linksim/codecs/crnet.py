@@ -12,7 +12,7 @@ Encoder (UE), ``x [b, 32, 32, 2] -> z [b, M]``:
   to ``M``.
 
 Decoder (BS), ``z [b, M] -> x [b, 32, 32, 2]``: linear FC to ``2 Na Nt``, reshape to
-``[b, 32, 32, 2]``, 5x5 conv 2 -> 2, LReLU, two CRBlocks, sigmoid. A CRBlock (multi-resolution
+``[b, 32, 32, 2]``, 5x5 conv 2 -> 2, LReLU, two CRBlocks, output head (the paper's sigmoid or linear). A CRBlock (multi-resolution
 residual block, ``[b, 32, 32, 2] -> [b, 32, 32, 2]``):
 
 * path 1: 3x3 conv 2 -> 7, LReLU, 1x9 conv 7 -> 7, LReLU, 9x1 conv 7 -> 7;
@@ -99,5 +99,5 @@ class CRNet(Codec):
         x = lrelu(conv_bn(x, 2, 5, "dec_head_5x5"), "dec_head_act")
         x = cr_block(x, "crblock1")
         x = cr_block(x, "crblock2")
-        x = layers.Activation("sigmoid", name="dec_out")(x)
+        x = layers.Activation(self.output_activation, name="dec_out")(x)
         return keras.Model(z_in, x, name="crnet_decoder")

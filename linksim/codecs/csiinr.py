@@ -32,10 +32,11 @@ rows beyond ``Na`` are already dropped by the chain). The decoder maps back with
 ``h_ad = F_Na^H g F_Nt``. The transform is unitary, so the fitting loss on the whole grid and the
 NMSE are the same in both domains; only the function the network represents changes.
 
-Scaling: the codec sees the normalised CSI ``x_n`` in [0, 1] around 0.5. The network works in
-unit-RMS units, ``y = T^-1((x_n - 0.5) / rms)`` with ``rms`` the RMS of ``x_n - 0.5`` on the
-training set (stored with the weights), and the BS returns ``x_n_hat = 0.5 + rms T(o)`` clipped
-to [0, 1] (like the sigmoid of the CNN decoders).
+Scaling: the codec sees the normalised CSI ``x_n`` around ``c`` (``c = 0`` with the default linear
+output head, ``c = 0.5`` and [0, 1] with the paper-faithful sigmoid head). The network works in
+unit-RMS units, ``y = T^-1((x_n - c) / rms)`` with ``rms`` the RMS of ``x_n - c`` on the
+training set (stored with the weights), and the BS returns ``x_n_hat = c + rms T(o)``, clipped
+to [0, 1] with the sigmoid head (like the sigmoid of the CNN decoders).
 
 The inner loop needs ``torch.autograd.grad`` (Keras on the PyTorch backend). The UE and BS
 models share one base network; saving writes the BS model (``decoder.keras``) only.
@@ -165,7 +166,7 @@ class ModulatedSiren(keras.layers.Layer):
     """Base network plus linear modulation network: codeword ``[b, M]`` -> CSI ``[b, Na, Nt, 2]``.
 
     ``call`` evaluates ``f_theta(c, M)`` on every grid coordinate and returns the normalised CSI
-    ``0.5 + rms T(o)`` (unclipped); :meth:`native` gives ``o`` itself.
+    ``center + rms T(o)`` (unclipped); :meth:`native` gives ``o`` itself.
 
     Parameters
     ----------
@@ -193,13 +194,16 @@ class ModulatedSiren(keras.layers.Layer):
         Meta-learn one ``alpha`` per codeword entry (Meta-SGD).
     output_scale : float
         Scale of the initial output weights relative to SIREN's ``sqrt(6 / d)``.
+    center : float
+        The normalised zero CSI: 0.5 (unit-interval normaliser, sigmoid-like head) or 0
+        (standard normaliser, linear head).
     """
 
     def __init__(self, num_rows: int, num_antennas: int, codeword_length: int, width: int = 32,
                  depth: int = 3, num_fourier: int | None = None, sigma_b: float = 10.0,
                  omega_0: float = 30.0, domain: str = "space_frequency", fourier_seed: int = 0,
                  inner_lr: float = 0.1, learn_inner_lr: bool = True, output_scale: float = 0.1,
-                 **kwargs):
+                 center: float = 0.5, **kwargs):
         super().__init__(**kwargs)
         if domain not in DOMAINS:
             raise LinksimInputError(f"domain must be one of {DOMAINS}, got {domain!r}")
@@ -211,6 +215,7 @@ class ModulatedSiren(keras.layers.Layer):
         self.domain, self.fourier_seed = domain, int(fourier_seed)
         self.inner_lr, self.learn_inner_lr = float(inner_lr), bool(learn_inner_lr)
         self.output_scale = float(output_scale)
+        self.center = float(center)
         self.coords = coordinate_grid(self.num_rows, self.num_antennas)
         r, c = sf_to_ad_matrices(self.num_rows, self.num_antennas)
         # (real, imag) float32 pairs: R, C and their conjugate transposes
@@ -226,7 +231,8 @@ class ModulatedSiren(keras.layers.Layer):
                 "width": self.width, "depth": self.depth, "num_fourier": self.num_fourier,
                 "sigma_b": self.sigma_b, "omega_0": self.omega_0, "domain": self.domain,
                 "fourier_seed": self.fourier_seed, "inner_lr": self.inner_lr,
-                "learn_inner_lr": self.learn_inner_lr, "output_scale": self.output_scale}
+                "learn_inner_lr": self.learn_inner_lr, "output_scale": self.output_scale,
+                "center": self.center}
 
     def build(self, input_shape=None):
         d, f, w0 = self.width, self.num_fourier, self.omega_0
@@ -304,14 +310,14 @@ class ModulatedSiren(keras.layers.Layer):
     def targets(self, x):
         """Normalised CSI ``[b, Na, Nt, 2]`` -> fitting targets ``y [b, P, 2]`` in the
         network's domain, unit-RMS units (inverse of :meth:`call` without the clipping)."""
-        y = (ops.convert_to_tensor(x) - 0.5) / self.rms
+        y = (ops.convert_to_tensor(x) - self.center) / self.rms
         if self.domain == "space_frequency":
             left, right = self._from_ad
             y = _complex_sandwich(left, right, y)
         return ops.reshape(y, (-1, self.num_rows * self.num_antennas, 2))
 
     def call(self, z):
-        return 0.5 + self.rms * self.to_angular_delay(self.native(z))
+        return self.center + self.rms * self.to_angular_delay(self.native(z))
 
     # -- complexity (linksim.complexity convention: multiply-accumulates of matmuls only) ----
     def macs_by_part(self) -> dict[str, int]:
@@ -431,7 +437,7 @@ class CsiInr(Codec):
     second_order : bool
         MAML through the inner steps (``True``) or first order.
     target_rms : float
-        RMS of ``x_n - 0.5``; set by :meth:`fit` from the training set.
+        RMS of ``x_n - c``; set by :meth:`fit` from the training set.
     """
 
     def __init__(self, compression_ratio: int, num_rows: int = 32, num_antennas: int = 32,
@@ -439,7 +445,8 @@ class CsiInr(Codec):
                  sigma_b: float = 10.0, omega_0: float = 30.0, domain: str = "space_frequency",
                  fourier_seed: int = 0, inner_steps: int = 3, inference_steps: int | None = None,
                  inner_lr: float = 0.1, learn_inner_lr: bool = True, output_scale: float = 0.1,
-                 second_order: bool = True, target_rms: float = 1.0):
+                 second_order: bool = True, target_rms: float = 1.0,
+                 output_head: str | None = None):
         for key, value in (("width", width), ("depth", depth), ("inner_steps", inner_steps)):
             if int(value) < 1:
                 raise LinksimInputError(f"csiinr option {key} must be >= 1, got {value}")
@@ -458,7 +465,7 @@ class CsiInr(Codec):
         self._inr: ModulatedSiren | None = None
         self._fit_layer: ModulationFit | None = None
         self._inference_steps = self.inner_steps
-        super().__init__(compression_ratio, num_rows, num_antennas)
+        super().__init__(compression_ratio, num_rows, num_antennas, output_head)
         self.inference_steps = self.inner_steps if inference_steps is None else inference_steps
         self.inr.rms.assign(float(target_rms))
 
@@ -468,14 +475,18 @@ class CsiInr(Codec):
         """The shared base network (a layer of both :attr:`decoder` and :attr:`encoder`)."""
         if self._inr is None:
             self._inr = ModulatedSiren(self.num_rows, self.num_antennas, self.codeword_length,
-                                       name="base_network", **self.net_options)
+                                       name="base_network", center=self.center,
+                                       **self.net_options)
             self._inr.build((None, self.codeword_length))
         return self._inr
 
     def build_decoder(self) -> keras.Model:
-        """BS (Algorithm 3): ``[b, M] -> [b, Na, Nt, 2]``, clipped to [0, 1]."""
+        """BS (Algorithm 3): ``[b, M] -> [b, Na, Nt, 2]``, clipped to [0, 1] with the sigmoid
+        head (like the sigmoid of the CNN decoders), unclipped with the linear head."""
         z = keras.Input((self.codeword_length,), name="codeword")
-        x = keras.layers.ReLU(max_value=1.0, name="clip01")(self.inr(z))
+        x = self.inr(z)
+        if self.output_head == "sigmoid":
+            x = keras.layers.ReLU(max_value=1.0, name="clip01")(x)
         return keras.Model(z, x, name="csiinr_decoder")
 
     def build_encoder(self) -> keras.Model:
@@ -506,7 +517,7 @@ class CsiInr(Codec):
 
     @property
     def target_rms(self) -> float:
-        """RMS of ``x_n - 0.5`` on the training set (the network's unit)."""
+        """RMS of ``x_n - center`` on the training set (the network's unit)."""
         return float(keras.ops.convert_to_numpy(self.inr.rms))
 
     # -- persistence --------------------------------------------------------------------------
@@ -565,8 +576,9 @@ class CsiInr(Codec):
         return self.modulate(x, batch_size=batch_size)
 
     def decode(self, z: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """BS: evaluate the modulated base network on all coordinates, clipped to [0, 1]."""
-        return np.clip(self.reconstruct(z, batch_size), 0.0, 1.0)
+        """BS: evaluate the modulated base network on all coordinates (clipped to
+        :attr:`output_bounds`)."""
+        return np.clip(self.reconstruct(z, batch_size), *self.output_bounds)
 
     def reconstruct(self, z: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Unclipped BS output ``[b, Na, Nt, 2]`` float32 for codewords ``[b, M]``."""
@@ -612,7 +624,7 @@ class CsiInr(Codec):
         torch = _torch()
         if train_link is not None:
             raise LinksimInputError("csiinr: a training-time feedback link is not supported")
-        rms = float(np.sqrt(np.mean((np.asarray(x_train, np.float64) - 0.5) ** 2)))
+        rms = float(np.sqrt(np.mean((np.asarray(x_train, np.float64) - self.inr.center) ** 2)))
         self.inr.rms.assign(rms if rms > 0 else 1.0)
         rms = self.target_rms
         rng = np.random.default_rng(settings.seed)

@@ -2,7 +2,8 @@
 
 Encoder (UE): 3x3 conv with 2 filters, batch norm, LeakyReLU(0.3), flatten, linear FC to ``M``.
 Decoder (BS): linear FC to ``2 Na Nt``, reshape, two RefineNet units (3x3 convs with 8, 16, 2
-filters, batch norm, LeakyReLU(0.3), identity shortcut), final 3x3 conv with 2 filters and sigmoid.
+filters, batch norm, LeakyReLU(0.3), identity shortcut), final 3x3 conv with 2 filters and the
+output head (sigmoid in the paper; linear by default here, see :mod:`linksim.codecs.base`).
 
 Parameter counts at ``Na = Nt = 32``, CR 4 (``M = 512``): encoder 1,049,134, decoder 1,054,090,
 matching the published 1,049K / 1,054K (seed 004 Table I).
@@ -58,5 +59,6 @@ class CsiNet(Codec):
         x = layers.Reshape(self.input_shape, name="dec_reshape")(x)
         x = refine_net(x, "refine1")
         x = refine_net(x, "refine2")
-        x = layers.Conv2D(2, 3, padding="same", activation="sigmoid", name="dec_out")(x)
+        x = layers.Conv2D(2, 3, padding="same", activation=self.output_activation,
+                          name="dec_out")(x)
         return keras.Model(z_in, x, name="csinet_decoder")
