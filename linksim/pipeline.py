@@ -450,9 +450,10 @@ class Run:
 
     def fit_baselines(self) -> list:
         """Build the classical compressors of ``baselines:`` at each payload: PCA fitted on each
-        training set; top-K's value bits tuned on the first training set; the DFT codebook needs
-        no data. Each gets ``train_set`` for the results ("-" for the DFT codebook)."""
+        training set; top-K's value bits and the compressive-sensing regularisation tuned on the
+        first training set; the DFT codebook needs no data. Each gets ``train_set`` for the results ("-" for the DFT codebook)."""
         from linksim import baselines as classical
+        from linksim import compressive
 
         sc, na = self.sc, self.sc.preprocessing.num_delay_rows
         if not sc.baselines:
@@ -471,6 +472,13 @@ class Run:
                 if spec.kind == "topk":
                     bl = classical.TopK.for_payload(bits, (na, sc.num_bs_antennas),
                                                     h_train=h_train[first][:1000], **opts)
+                    bl.train_set = first
+                    out.append(bl)
+                elif spec.kind in compressive.SCHEMES:
+                    bl = compressive.for_payload(
+                        spec.kind, bits, (na, sc.num_bs_antennas),
+                        derive_seed(sc.seed, "sensing-matrix", spec.kind, bits), **opts
+                    ).fit(h_train[first])
                     bl.train_set = first
                     out.append(bl)
                 elif spec.kind == "pca":

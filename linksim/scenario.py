@@ -456,10 +456,14 @@ class BaselineSpec(_Strict):
     ``topk``: largest-K angular-delay coefficients (values and indices quantised; value bits
     tuned on the first training set); ``pca``: KLT fitted on each training set, quantised
     coefficients; ``dft_codebook``: L strongest oversampled DFT beams with per-subband amplitude
-    and phase (3GPP Type II style, single-polarised ULA; subband size from ``evaluation``).
+    and phase (3GPP Type II style, single-polarised ULA; subband size from ``evaluation``);
+    ``lasso``, ``tv``, ``omp``: compressive sensing, ``M = (payload - 32) / B`` random Gaussian
+    measurements (B = 32 float32 by default, ``options: {measurement_bits: B}``), recovered by
+    l1 (FISTA), total variation (TVAL3-like) or OMP, regularisation chosen on the first
+    training set (linksim.compressive).
     """
 
-    kind: Literal["topk", "pca", "dft_codebook"]
+    kind: Literal["topk", "pca", "dft_codebook", "lasso", "tv", "omp"]
     payload_bits: list[int] = Field(min_length=1, description="bit budgets per CSI report")
     options: dict = Field(default_factory=dict, description="extra constructor arguments")
 
@@ -551,6 +555,19 @@ class Scenario(_Strict):
                 raise ValueError(f"estimation.pilot_length: Tp={self.estimation.pilot_length} "
                                  f"must be >= Nt={d.num_bs_antennas}")
         nt = nts.pop()
+        for i, spec in enumerate(self.baselines):
+            if spec.kind in ("lasso", "tv", "omp"):
+                b = spec.options.get("measurement_bits", 32)
+                if not isinstance(b, int) or isinstance(b, bool) or not (1 <= b <= 16 or b == 32):
+                    raise ValueError(f"baselines[{i}].options.measurement_bits: 1..16 or 32, "
+                                     f"got {b!r}")
+                for bits in spec.payload_bits:
+                    m = (bits - 32) // b
+                    if not 1 <= m <= 2 * na * nt:
+                        raise ValueError(
+                            f"baselines[{i}].payload_bits: {bits} bits hold {m} measurements "
+                            f"of {b} bits after the 32-bit scale; {spec.kind} needs 1..2 Na Nt "
+                            f"= {2 * na * nt}")
         for i, spec in enumerate(self.codecs):
             try:
                 get_codec_class(spec.name)

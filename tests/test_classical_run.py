@@ -53,3 +53,29 @@ def test_subband_metrics_in_the_results(classical_run):
     assert abs(nofb["bf_gain_eigen_db"]) < 1.0  # random beams: ~0 dB
     good = df[(df["kind"] == "classical") & (df["pilot_snr_db"] == 40)]
     assert (good["sgcs_subband"] > 1.0 / nt).all()
+
+
+def test_compressive_sensing_baselines_in_a_run(tmp_path):
+    """lasso / tv / omp entries of ``baselines:``: M = (payload - 32) / 32 float measurements,
+    every payload reported and met exactly; more measurements, less error; a payload too small
+    for one measurement is refused at validation, naming the field."""
+    bits = [32 + 32 * 64, 32 + 32 * 192]  # M = 64 and 192 of 2 Na Nt = 512
+    path = scenarios.write(tmp_path, {
+        "codecs": [], "estimation.pilot_snr_db": [40],
+        "datasets.uma_small.n_train": 100, "datasets.uma_small.n_test": 50,
+        "baselines": [{"kind": k, "payload_bits": bits} for k in ("lasso", "tv", "omp")]})
+    res = CliRunner().invoke(main, ["run", str(path), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    df = pd.read_csv(next((tmp_path / "runs").iterdir()) / "results.csv")
+    cl = df[df["kind"] == "classical"]
+    assert set(cl["codec"]) == {"lasso", "tv", "omp"}
+    assert (cl["measured_bits"] == cl["payload_bits"]).all()
+    assert set(cl["payload_bits"]) == set(bits)
+    for name, grp in cl.groupby("codec"):
+        grp = grp.sort_values("payload_bits")
+        assert grp["nmse_ad_db"].iloc[1] < grp["nmse_ad_db"].iloc[0], name
+    bad = scenarios.write(tmp_path, {"codecs": [], "baselines": [
+        {"kind": "lasso", "payload_bits": [40]}]}, name="bad.yaml")
+    res = CliRunner().invoke(main, ["validate", str(bad)])
+    assert res.exit_code == 2 and "baselines[0].payload_bits: 40 bits hold 0 measurements" \
+        in res.output, res.output

@@ -1,0 +1,274 @@
+"""Compressive-sensing recovery NMSE (LASSO, TV, OMP of linksim.compressive) against the CsiNet
+paper's Table I, on COST2100 channels generated here or on stored data.
+
+    python benchmarks/cs_recovery.py --env indoor_5.3GHz [--crs 4 16 32 64] [--n 300]
+    python benchmarks/cs_recovery.py --npy h_ad.npy --paper outdoor
+    python benchmarks/cs_recovery.py --h5 ~/.cache/linksim/<key>.h5 --paper indoor
+    python benchmarks/cs_recovery.py --mat DATA_Htestin.mat --paper indoor
+
+For each compression ratio ``CR = N / M`` (``N = 2 Na Nt`` real entries, ``M`` float32
+measurements ``A x / ||x||`` of a Gaussian ``A``, seed ``--matrix-seed``), every method's
+regularisation is searched over its whole grid on the same samples and the best kept (the
+paper's "best regularisation per CR": an oracle choice, optimistic by the grid's resolution):
+LASSO ``alpha`` (warm-started path over ``Lasso.ALPHA_GRID``), TV ``mu`` (``MU_GRID``) and OMP's
+sparsity ``K`` (one pursuit gives every ``K``). NMSE is ``10 log10 mean_b ||x - x_hat||^2 /
+||x||^2`` over the truncated ``Na x Nt`` angular-delay matrix, as in the paper. Times: the
+grid search, and the decode of all samples at the chosen value (a cold start: its NMSE, in
+the ``decode`` columns, checks that the path's value is converged).
+
+The functions :func:`lasso_nmse`, :func:`tv_nmse`, :func:`omp_nmse` (``(NMSE dB, chosen
+value)``), :func:`recovery_curve` (the whole grid) and :func:`load_channels` are importable, e.g.
+to calibrate a channel generator against the paper's CS numbers::
+
+    from benchmarks.cs_recovery import lasso_nmse, load_channels
+    nmse_db, alpha = lasso_nmse(load_channels(env="indoor_5.3GHz", n=300), cr=4)
+
+The solvers run numpy's OpenBLAS on ``linksim.compressive.SOLVER_BLAS_THREADS`` threads (1:
+their many small products are many times slower multithreaded next to another busy process);
+the script prints it and the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+
+from linksim import compressive
+from linksim.errors import LinksimInputError
+
+#: CsiNet paper (Wen et al. 2018), Table I, NMSE [dB] at CR 4 / 16 / 32 / 64 on its COST2100
+#: data sets (indoor 5.3 GHz, outdoor semi-urban 300 MHz).
+PAPER_NMSE_DB = {
+    "lasso": {"indoor": {4: -7.59, 16: -2.72, 32: -1.03, 64: -0.14},
+              "outdoor": {4: -5.08, 16: -1.01, 32: -0.24, 64: -0.06}},
+    "tv": {"indoor": {4: -14.87, 16: -2.61, 32: -0.27, 64: 0.63},
+           "outdoor": {4: -6.90, 16: -0.43, 32: 0.46, 64: 0.76}},
+}
+#: Paper scenario of each COST2100 environment.
+PAPER_SCENARIO = {"indoor_5.3GHz": "indoor", "semiurban_300MHz_los": "outdoor",
+                  "semiurban_300MHz_nlos": "outdoor"}
+METHODS = ("lasso", "tv", "omp")
+
+
+def load_channels(env: str | None = None, n: int = 300, seed: int = 0,
+                  npy: str | Path | None = None, h5: str | Path | None = None,
+                  mat: str | Path | None = None, mat_key: str = "HT", num_delay_rows: int = 32,
+                  num_bs_antennas: int = 32, workers: int = 1) -> np.ndarray:
+    """Truncated angular-delay channels ``[n, Na, Nt]`` complex64 from exactly one source.
+
+    Parameters
+    ----------
+    env : str or None
+        COST2100 environment (``channels.cost2100.ENVIRONMENTS``), generated with
+        ``generate_cost2100_ad(n, env, num_bs_antennas, 1024 subcarriers, 20 MHz,
+        num_delay_rows, seed)``.
+    n : int
+        Samples (the first ``n`` of a file).
+    npy : path or None
+        A ``.npy`` of ``h_ad [N, Na, Nt]`` complex.
+    h5 : path or None
+        A linksim data set file (``channels.dataset``): angular-delay sets are read as stored,
+        impulse-response sets transformed (first ``num_delay_rows`` delay rows).
+    mat : path or None
+        A CsiNet ``.mat`` file (``channels.csinet_mat.read_csinet_mat``, variable ``mat_key``).
+    """
+    sources = [s for s in (env, npy, h5, mat) if s is not None]
+    if len(sources) != 1:
+        raise LinksimInputError("cs_recovery: give exactly one of env, npy, h5, mat")
+    if env is not None:
+        from channels.cost2100 import generate_cost2100_ad
+
+        h_ad, _ = generate_cost2100_ad(n, env, num_bs_antennas=num_bs_antennas,
+                                       num_delay_rows=num_delay_rows, seed=seed, workers=workers)
+    elif npy is not None:
+        h_ad = np.load(npy, mmap_mode="r")[:n]
+    elif mat is not None:
+        from channels.csinet_mat import read_csinet_mat
+
+        h_ad = read_csinet_mat(mat, key=mat_key)[:n]
+    else:
+        from channels.dataset import AdDataset, read_dataset
+        from linksim.transforms import truncated_angular_delay
+
+        with read_dataset(Path(h5), lazy=True) as ds:
+            if isinstance(ds, AdDataset):
+                h_ad = np.asarray(ds.h_ad[:n])
+            else:
+                h_ad = truncated_angular_delay(ds.channels(0, n), num_delay_rows)
+    h_ad = np.ascontiguousarray(h_ad)
+    if h_ad.ndim != 3 or h_ad.dtype.kind != "c" or h_ad.shape[0] == 0:
+        raise LinksimInputError(f"cs_recovery: expected complex h_ad [N, Na, Nt], got "
+                                f"{h_ad.dtype} {list(h_ad.shape)}")
+    return h_ad.astype(np.complex64, copy=False)
+
+
+def num_measurements(shape: tuple[int, int], cr: float) -> int:
+    """``M = round(2 Na Nt / CR)``."""
+    m = round(2 * shape[0] * shape[1] / cr)
+    if m < 1:
+        raise LinksimInputError(f"cs_recovery: CR {cr} leaves no measurement")
+    return m
+
+
+def make(kind: str, shape: tuple[int, int], cr: float, seed: int = 0,
+         measurement_bits: int = 32, **options) -> compressive.CompressiveSensing:
+    """The ``kind`` baseline at compression ratio ``cr`` (float32 measurements by default)."""
+    if kind not in compressive.SCHEMES:
+        raise LinksimInputError(f"cs_recovery: kind must be one of {METHODS}, got {kind!r}")
+    return compressive.SCHEMES[kind](shape, num_measurements(shape, cr),
+                                     measurement_bits=measurement_bits, seed=seed, **options)
+
+
+def recovery_curve(kind: str, h_ad: np.ndarray, cr: float, values=None, seed: int = 0,
+                   measurement_bits: int = 32, **options) -> dict:
+    """NMSE [dB] of each regularisation value (default: the method's whole grid) on ``h_ad``.
+
+    With quantised measurements (``measurement_bits < 32``) the quantiser's range is fitted on
+    ``h_ad`` first. Returns ``{value: NMSE dB}``.
+    """
+    bl = make(kind, tuple(h_ad.shape[1:]), cr, seed, measurement_bits, **options)
+    bl.fit_quantiser(h_ad)
+    values = bl.default_grid() if values is None else list(values)
+    nmse = bl.sweep(h_ad, values)
+    return {v: float(10 * np.log10(e)) for v, e in zip(values, nmse, strict=True)}
+
+
+def _best(kind: str, h_ad: np.ndarray, cr: float, values, seed: int, **options
+          ) -> tuple[float, float | int]:
+    curve = recovery_curve(kind, h_ad, cr, values, seed, **options)
+    value = min(curve, key=curve.get)
+    return curve[value], value
+
+
+def lasso_nmse(h_ad: np.ndarray, cr: float, alphas=None, seed: int = 0, **options
+               ) -> tuple[float, float]:
+    """Best LASSO NMSE [dB] over ``alphas`` (default ``Lasso.ALPHA_GRID``) and its ``alpha``.
+
+    ``h_ad [b, Na, Nt]`` complex; ``options``: ``measurement_bits``, ``iterations``,
+    ``path_iterations``, ``penalty``.
+    """
+    return _best("lasso", h_ad, cr, alphas, seed, **options)
+
+
+def tv_nmse(h_ad: np.ndarray, cr: float, mus=None, seed: int = 0, **options
+            ) -> tuple[float, float]:
+    """Best TV NMSE [dB] over ``mus`` (default ``TotalVariation.MU_GRID``) and its ``mu``."""
+    return _best("tv", h_ad, cr, mus, seed, **options)
+
+
+def omp_nmse(h_ad: np.ndarray, cr: float, sparsities=None, seed: int = 0, **options
+             ) -> tuple[float, int]:
+    """Best OMP NMSE [dB] over ``sparsities`` (default ``OMP.default_grid()``) and its ``K``."""
+    return _best("omp", h_ad, cr, sparsities, seed, **options)
+
+
+def run(h_ad: np.ndarray, crs, methods=METHODS, seed: int = 0, measurement_bits: int = 32,
+        decode_timing: bool = True, echo=print) -> list[dict]:
+    """One row per (CR, method): best NMSE, chosen value, search time, decode time/NMSE."""
+    rows = []
+    shape = tuple(h_ad.shape[1:])
+    reg = {"lasso": "alpha", "tv": "mu", "omp": "sparsity"}
+    for cr in crs:
+        for kind in methods:
+            t0 = time.perf_counter()
+            curve = recovery_curve(kind, h_ad, cr, None, seed, measurement_bits)
+            t_search = time.perf_counter() - t0
+            value = min(curve, key=curve.get)
+            row = {"cr": cr, "m": num_measurements(shape, cr), "method": kind,
+                   "nmse_db": curve[value], "value": value, "search_s": t_search,
+                   "grid_size": len(curve)}
+            if decode_timing:
+                bl = make(kind, shape, cr, seed, measurement_bits, **{reg[kind]: value})
+                bl.fit_quantiser(h_ad)
+                t0 = time.perf_counter()
+                h_hat, _ = bl.compress(h_ad)
+                row["decode_ms_per_sample"] = 1e3 * (time.perf_counter() - t0) / len(h_ad)
+                x = h_ad.reshape(len(h_ad), -1)
+                err = np.sum(np.abs(x - h_hat.reshape(len(h_ad), -1)) ** 2, axis=1)
+                row["decode_nmse_db"] = float(10 * np.log10(np.mean(
+                    err / np.sum(np.abs(x) ** 2, axis=1))))
+            echo(f"  CR {cr:>3} {kind:<5}: {row['nmse_db']:7.2f} dB at {reg[kind]}={value:g} "
+                 f"(grid of {len(curve)}, {t_search:.1f} s"
+                 + (f"; decode {row['decode_nmse_db']:.2f} dB, "
+                    f"{row['decode_ms_per_sample']:.1f} ms/sample)" if decode_timing else ")"))
+            rows.append(row)
+    return rows
+
+
+def table(rows: list[dict], paper: str | None) -> str:
+    """Markdown table: ours beside the paper's, per CR."""
+    crs = sorted({r["cr"] for r in rows})
+    methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
+    reg = {"lasso": "alpha", "tv": "mu", "omp": "K"}
+    head = ["CR", "M"]
+    for m in methods:
+        head += [f"{m} dB", reg[m]]
+        if m in PAPER_NMSE_DB and paper:
+            head.append(f"paper {'TVAL3' if m == 'tv' else 'LASSO'} dB")
+        head.append(f"{m} search s")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for cr in crs:
+        by = {r["method"]: r for r in rows if r["cr"] == cr}
+        cells = [f"{cr:g}", str(next(iter(by.values()))["m"])]
+        for m in methods:
+            r = by.get(m)
+            cells += [f"{r['nmse_db']:.2f}", f"{r['value']:g}"] if r else ["", ""]
+            if m in PAPER_NMSE_DB and paper:
+                p = PAPER_NMSE_DB[m][paper].get(int(cr)) if float(cr).is_integer() else None
+                cells.append("" if p is None else f"{p:.2f}")
+            cells.append(f"{r['search_s']:.1f}" if r else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--env", help="COST2100 environment to generate")
+    src.add_argument("--npy", type=Path, help=".npy of h_ad [N, Na, Nt] complex")
+    src.add_argument("--h5", type=Path, help="linksim data set file (HDF5)")
+    src.add_argument("--mat", type=Path, help="CsiNet .mat file")
+    ap.add_argument("--mat-key", default="HT")
+    ap.add_argument("--crs", type=float, nargs="+", default=[4, 16, 32, 64])
+    ap.add_argument("--n", type=int, default=300, help="samples")
+    ap.add_argument("--seed", type=int, default=0, help="channel seed (--env)")
+    ap.add_argument("--matrix-seed", type=int, default=0, help="seed of the measurement matrix")
+    ap.add_argument("--measurement-bits", type=int, default=32)
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    ap.add_argument("--paper", choices=["indoor", "outdoor"], default=None,
+                    help="paper column to compare with (default: from --env)")
+    ap.add_argument("--na", type=int, default=32, help="delay rows (--env, CIR data sets)")
+    ap.add_argument("--nt", type=int, default=32, help="BS antennas (--env)")
+    ap.add_argument("--workers", type=int, default=1, help="generation processes (--env)")
+    ap.add_argument("--no-decode-timing", action="store_true")
+    args = ap.parse_args(argv)
+    crs = [int(c) if float(c).is_integer() else c for c in args.crs]
+
+    t0 = time.perf_counter()
+    h_ad = load_channels(env=args.env, n=args.n, seed=args.seed, npy=args.npy, h5=args.h5,
+                         mat=args.mat, mat_key=args.mat_key, num_delay_rows=args.na,
+                         num_bs_antennas=args.nt, workers=args.workers)
+    source = args.env or args.npy or args.h5 or args.mat
+    paper = args.paper or PAPER_SCENARIO.get(args.env or "")
+    print(f"{source}: {h_ad.shape[0]} samples of {h_ad.shape[1]}x{h_ad.shape[2]} "
+          f"({time.perf_counter() - t0:.1f} s); paper column: {paper or '-'}; "
+          f"solver BLAS threads {compressive.SOLVER_BLAS_THREADS}, "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
+          f"load average {os.getloadavg()[0]:.2f}", flush=True)
+    t0 = time.perf_counter()
+    rows = run(h_ad, crs, args.methods, args.matrix_seed, args.measurement_bits,
+               not args.no_decode_timing, echo=lambda s: print(s, flush=True))
+    print(f"\n{table(rows, paper)}\n\ntotal {time.perf_counter() - t0:.0f} s, load average "
+          f"{os.getloadavg()[0]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
