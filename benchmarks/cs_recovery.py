@@ -169,6 +169,170 @@ def omp_nmse(h_ad: np.ndarray, cr: float, sparsities=None, seed: int = 0, **opti
     return _best("omp", h_ad, cr, sparsities, seed, **options)
 
 
+# -- how was the paper's LASSO run? (issue 15: the LASSO and TVAL3 columns) --------------------
+
+def real_vectors(h_ad: np.ndarray) -> np.ndarray:
+    """``[b, Na, Nt]`` complex -> ``x = [Re, Im]`` rows ``[b, 2 Na Nt]`` float64 (the layout of
+    ``linksim.compressive``)."""
+    flat = np.asarray(h_ad).reshape(len(h_ad), -1)
+    return np.concatenate([flat.real, flat.imag], axis=1).astype(np.float64)
+
+
+def unit_interval(x: np.ndarray, scale: float | None = None) -> tuple[np.ndarray, float]:
+    """CsiNet's stored form ``x_n = 0.5 + x / (2 s)``, ``s`` the largest ``|x|`` of the data set
+    (``linksim.transforms.Normalizer``, mode ``"unit_interval"``, rule ``"max"``)."""
+    s = float(np.max(np.abs(x))) if scale is None else float(scale)
+    return 0.5 + x / (2.0 * s), s
+
+
+def study_curve(kind: str, x: np.ndarray, cr: float, values, seed: int = 0, offset: float = 0.0,
+                lam: str = "relative", iterations: int | None = None,
+                normalise: bool = True, shape: tuple[int, int] = (32, 32), **options) -> dict:
+    """NMSE [dB] per regularisation value of recovering real vectors ``x [b, N]`` (any scale,
+    possibly offset) from ``y = A x``, the error taken against ``x - offset``:
+    ``10 log10 mean_b ||x_hat - x||^2 / ||x - offset||^2`` (CsiNet's NMSE of [0, 1]-stored data
+    after subtracting 0.5).
+
+    ``lam``: ``"relative"`` (LASSO ``lam = alpha lam_max(y)`` per sample, the warm-started path
+    of :class:`linksim.compressive.Lasso`), ``"absolute"`` (one ``lam`` for every sample, on the
+    data's own scale: ``normalise`` is then ignored and ``y = A x`` unscaled; warm-started path
+    as well). ``shape``: ``(Na, Nt)`` of the images. ``iterations``: LASSO with that many FISTA iterations from zero and no
+    continuation, each value solved cold (a solver stopped early). ``normalise``: measure
+    ``A x / ||x||`` and rescale the estimate (what the UE does here); TV's ``mu`` is scale
+    dependent, so this keeps its grid meaningful.
+    """
+    x = np.asarray(x, np.float64)
+    bl = make(kind, shape, cr, seed, 32, **options)
+    values = list(values)
+    absolute = kind == "lasso" and lam == "absolute"
+    norm = np.sqrt(np.sum(x * x, axis=1)) if (normalise and not absolute) else np.ones(len(x))
+    y = (x / norm[:, None]) @ bl.matrix.T
+    y = y.astype(np.float32).astype(np.float64)  # float32 measurements, as the UE sends
+    ref = np.sum((x - offset) ** 2, axis=1)
+    out = np.zeros(len(values))
+    with compressive.blas_threads(compressive.SOLVER_BLAS_THREADS):
+        if kind == "lasso" and (absolute or iterations is not None):
+            lmax = bl.lam_max(y)
+            if iterations is not None:
+                sols = ((i, bl.fista(y, (values[i] if absolute else values[i] * lmax)
+                                     * np.ones(len(y)), iterations=int(iterations)))
+                        for i in range(len(values)))
+            else:
+                def path():
+                    order = np.argsort(-np.asarray(values, np.float64), kind="stable")
+                    xs, start, its = None, lmax, bl.iterations
+                    for i in order:
+                        target = np.full(len(y), float(values[i]))
+                        xs = bl.fista(y, target, x0=xs, lam_start=np.maximum(start, target),
+                                      iterations=its)
+                        yield int(i), xs
+                        start, its = target, bl.path_iterations
+                sols = path()
+        else:
+            sols = bl._solve_path(y, values)
+        for i, x_hat in sols:
+            err = np.sum((x_hat * norm[:, None] - x) ** 2, axis=1)
+            out[i] = np.mean(err / ref)
+    return {v: float(10 * np.log10(e)) for v, e in zip(values, out, strict=True)}
+
+
+def sample_distances(env: str, n: int, seed: int = 0) -> np.ndarray:
+    """BS-MS distances [m] of the first ``n`` samples of ``generate_cost2100_ad(n, env,
+    seed=seed)`` (for a free-space path loss ``1 / d`` on the amplitudes)."""
+    from channels.cost2100 import draw_samples
+
+    return np.concatenate([np.hypot(d.ms[:, 0], d.ms[:, 1]) for _, d in draw_samples(n, env, seed)])
+
+
+#: Readings of the paper's LASSO column tested by :func:`lasso_study` (row labels).
+STUDY_ITERATIONS = (10, 30, 100)
+
+
+def lasso_study(h_ad: np.ndarray, crs=(4, 16, 32, 64), seed: int = 0,
+                distances: np.ndarray | None = None, tv: bool = True, echo=print) -> dict:
+    """NMSE [dB] per CR of the readings of the paper's LASSO (and TVAL3) set-up on ``h_ad``.
+
+    Rows (label -> {CR: NMSE dB}):
+
+    - LASSO, best ``alpha`` per CR (``lam = alpha lam_max(y)``, unit-norm measurements);
+    - LASSO, one ``alpha`` for all CRs: the best of CR 4, the best of CR 16;
+    - LASSO stopped after 10 / 30 / 100 FISTA iterations from zero (no continuation), best
+      ``alpha`` per CR;
+    - LASSO on the data's own scale ``x / (2 s)`` (``s`` the data set's largest entry, no
+      per-sample normalisation) with one absolute ``lam`` for all samples and CRs (the best of
+      CR 4), with unit-power samples and, given ``distances``, with a free-space path loss
+      ``1 / d`` on each sample's amplitude (``d >= 1 m``) before the scaling;
+    - LASSO on the stored [0, 1] data ``0.5 + x / (2 s)``, NMSE after subtracting 0.5, best
+      ``alpha`` per CR;
+    - TV (``tv=True``): best ``mu`` per CR, one ``mu`` for all CRs (the best of CR 4), and on the
+      stored [0, 1] data (best ``mu``).
+    """
+    from linksim.compressive import Lasso, TotalVariation
+
+    crs = list(crs)
+    x = real_vectors(h_ad)
+    rows: dict[str, dict] = {}
+
+    def add(label, vals):
+        rows[label] = vals
+        echo(f"  {label}: " + ", ".join(f"CR {c} {v:.2f}" for c, v in vals.items()))
+
+    alphas = list(Lasso.ALPHA_GRID)
+    curves = {c: study_curve("lasso", x, c, alphas, seed) for c in crs}
+    add("LASSO, best alpha per CR", {c: min(curves[c].values()) for c in crs})
+    for ref in (4, 16):
+        if ref in curves:
+            a = min(curves[ref], key=curves[ref].get)
+            add(f"LASSO, alpha fixed at the CR-{ref} best ({a:.3g})",
+                {c: curves[c][a] for c in crs})
+    few = [a for a in alphas if a >= 1e-3]
+    for k in STUDY_ITERATIONS:
+        add(f"LASSO, {k} FISTA iterations, best alpha",
+            {c: min(study_curve("lasso", x, c, few, seed, iterations=k).values()) for c in crs})
+    weights = {"unit-power samples": np.ones(len(x))}
+    if distances is not None:
+        weights["path loss 1/d"] = 1.0 / np.maximum(np.asarray(distances, np.float64), 1.0)
+    for name, w in weights.items():
+        xs, _ = unit_interval(x * w[:, None])
+        xs -= 0.5
+        peak = float(np.median(np.max(np.abs(xs), axis=1)))
+        lams = [peak * 10.0 ** (e / 4) for e in range(-16, 1)]
+        abs_curves = {c: study_curve("lasso", xs, c, lams, seed, lam="absolute") for c in crs}
+        lam4 = min(abs_curves[crs[0]], key=abs_curves[crs[0]].get)
+        add(f"LASSO on x/(2s), {name}, one lam for all (CR-{crs[0]} best, "
+            f"{lam4 / peak:.3g} x median peak)", {c: abs_curves[c][lam4] for c in crs})
+    xn, _ = unit_interval(x)
+    add("LASSO on 0.5 + x/(2s), NMSE of x_hat - 0.5, best alpha",
+        {c: min(study_curve("lasso", xn, c, alphas, seed, offset=0.5).values())
+         for c in crs})
+    if tv:
+        mus = [m for m in TotalVariation.MU_GRID if 1.0 <= m <= 1e5]
+        tvc = {c: study_curve("tv", x, c, mus, seed) for c in crs}
+        add("TV, best mu per CR", {c: min(tvc[c].values()) for c in crs})
+        m4 = min(tvc[crs[0]], key=tvc[crs[0]].get)
+        add(f"TV, mu fixed at the CR-{crs[0]} best ({m4:g})", {c: tvc[c][m4] for c in crs})
+        add("TV on 0.5 + x/(2s), NMSE of x_hat - 0.5, best mu",
+            {c: min(study_curve("tv", xn, c, list(TotalVariation.MU_GRID), seed,
+                                offset=0.5).values()) for c in crs[:2]})
+    return rows
+
+
+def study_table(rows: dict, paper: str | None) -> str:
+    """Markdown table of :func:`lasso_study` rows (and the paper's columns)."""
+    crs = sorted({c for r in rows.values() for c in r})
+    lines = ["| reading | " + " | ".join(f"CR {c}" for c in crs) + " |",
+             "|---|" + "---|" * len(crs)]
+    if paper:
+        for m, lab in (("lasso", "LASSO"), ("tv", "TVAL3")):
+            lines.append(f"| paper {lab} ({paper}) | "
+                         + " | ".join(f"{PAPER_NMSE_DB[m][paper].get(int(c), float('nan')):.2f}"
+                                      for c in crs) + " |")
+    for label, vals in rows.items():
+        lines.append(f"| {label} | " + " | ".join(
+            f"{vals[c]:.2f}" if c in vals else "" for c in crs) + " |")
+    return "\n".join(lines)
+
+
 def run(h_ad: np.ndarray, crs, methods=METHODS, seed: int = 0, measurement_bits: int = 32,
         decode_timing: bool = True, echo=print) -> list[dict]:
     """One row per (CR, method): best NMSE, chosen value, search time, decode time/NMSE."""
