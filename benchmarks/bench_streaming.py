@@ -108,7 +108,7 @@ def main() -> None:
               f"(largest worker {peak_rss_mb(resource.RUSAGE_CHILDREN):.0f} MB)")
 
         with read_dataset(train_file, lazy=True) as ds, read_dataset(val_file, lazy=True) as dv:
-            kw = {"block": args.block, "batch_size": 250, "power_normalization": True,
+            kw = {"block": args.block, "batch_size": 250, "sample_normalization": "power",
                   "scratch_dir": cache}
             src = StreamedCsi(ds, NA, **kw)
             t0 = time.perf_counter()

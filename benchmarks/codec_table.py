@@ -4,8 +4,9 @@
     python benchmarks/bench_codecs.py --csv bench.csv        # optional: latency column
     python benchmarks/codec_table.py runs/codec_zoo-<stamp> [--bench bench.csv]
 
-Prints a markdown table, one row per codec x CR at the highest pilot SNR of the run, ideal
-feedback: NMSE (angular-delay), rho, beamforming gain, UE/BS parameters, UE memory in float32
+Prints a markdown table, one row per codec x CR (and per classical compressor x payload) at the
+highest pilot SNR of the run, ideal feedback: payload bits, NMSE (angular-delay), the codec's
+range floor (what its input/output mapping alone costs), rho, beamforming gain, UE/BS parameters, UE memory in float32
 equivalents (binary weights at 1/32), UE/BS multiply-accumulates, training samples/s measured in
 the run (from the per-epoch log, validation included) and, with ``--bench``, the UE encoder
 latency for one CSI on one thread. The ``no_feedback`` row (NMSE 0 dB) is the reference every
@@ -45,7 +46,8 @@ def build_table(run_dir: Path, bench: pd.DataFrame | None = None) -> pd.DataFram
     rows = []
     for _, r in res.iterrows():
         row = {"codec": r.codec,
-               "CR": r.compression_ratio, "NMSE_ad dB": r.nmse_ad_db, "rho": r.rho,
+               "CR": r.compression_ratio, "bits": r.payload_bits, "NMSE_ad dB": r.nmse_ad_db,
+               "range floor dB": r.get("range_floor_db", float("nan")), "rho": r.rho,
                "BF gain dB": r.bf_gain_db}
         if r.kind == "codec":
             tag = f"{r.codec}_cr{int(r.compression_ratio)}_{r.train_set}"

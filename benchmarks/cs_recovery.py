@@ -5,6 +5,12 @@ paper's Table I, on COST2100 channels generated here or on stored data.
     python benchmarks/cs_recovery.py --npy h_ad.npy --paper outdoor
     python benchmarks/cs_recovery.py --h5 ~/.cache/linksim/<key>.h5 --paper indoor
     python benchmarks/cs_recovery.py --mat DATA_Htestin.mat --paper indoor
+    python benchmarks/cs_recovery.py --env indoor_5.3GHz --n 200 --study
+
+``--study`` prints, instead, the readings of the paper's LASSO and TVAL3 set-ups (best or fixed
+regularisation, few iterations, the data's own scale, the stored [0, 1] offset: see
+:func:`lasso_study`); run it on ``indoor_5.3GHz_reference`` and ``indoor_5.3GHz`` for the
+before / after table of the COST 2100 calibration (docs/channels.md).
 
 For each compression ratio ``CR = N / M`` (``N = 2 Na Nt`` real entries, ``M`` float32
 measurements ``A x / ||x||`` of a Gaussian ``A``, seed ``--matrix-seed``), every method's
@@ -52,7 +58,8 @@ PAPER_NMSE_DB = {
            "outdoor": {4: -6.90, 16: -0.43, 32: 0.46, 64: 0.76}},
 }
 #: Paper scenario of each COST2100 environment.
-PAPER_SCENARIO = {"indoor_5.3GHz": "indoor", "semiurban_300MHz_los": "outdoor",
+PAPER_SCENARIO = {"indoor_5.3GHz": "indoor", "indoor_5.3GHz_reference": "indoor",
+                  "outdoor_300MHz": "outdoor", "semiurban_300MHz_los": "outdoor",
                   "semiurban_300MHz_nlos": "outdoor"}
 METHODS = ("lasso", "tv", "omp")
 
@@ -60,15 +67,17 @@ METHODS = ("lasso", "tv", "omp")
 def load_channels(env: str | None = None, n: int = 300, seed: int = 0,
                   npy: str | Path | None = None, h5: str | Path | None = None,
                   mat: str | Path | None = None, mat_key: str = "HT", num_delay_rows: int = 32,
-                  num_bs_antennas: int = 32, workers: int = 1) -> np.ndarray:
+                  num_bs_antennas: int = 32, workers: int = 1, bandwidth_hz: float = 20e6,
+                  overrides: dict | None = None) -> np.ndarray:
     """Truncated angular-delay channels ``[n, Na, Nt]`` complex64 from exactly one source.
 
     Parameters
     ----------
     env : str or None
         COST2100 environment (``channels.cost2100.ENVIRONMENTS``), generated with
-        ``generate_cost2100_ad(n, env, num_bs_antennas, 1024 subcarriers, 20 MHz,
-        num_delay_rows, seed)``.
+        ``generate_cost2100_ad(n, env, num_bs_antennas, 1024 subcarriers, bandwidth_hz,
+        num_delay_rows, seed)``; ``overrides`` replace fields of the environment
+        (``dataclasses.replace``, e.g. ``{"dmc_power_fraction": 0.1}``).
     n : int
         Samples (the first ``n`` of a file).
     npy : path or None
@@ -83,10 +92,16 @@ def load_channels(env: str | None = None, n: int = 300, seed: int = 0,
     if len(sources) != 1:
         raise LinksimInputError("cs_recovery: give exactly one of env, npy, h5, mat")
     if env is not None:
-        from channels.cost2100 import generate_cost2100_ad
+        import dataclasses
 
-        h_ad, _ = generate_cost2100_ad(n, env, num_bs_antennas=num_bs_antennas,
-                                       num_delay_rows=num_delay_rows, seed=seed, workers=workers)
+        from channels.cost2100 import generate_cost2100_ad, get_environment
+
+        environment = get_environment(env)
+        if overrides:
+            environment = dataclasses.replace(environment, **overrides)
+        h_ad, _ = generate_cost2100_ad(n, environment, num_bs_antennas=num_bs_antennas,
+                                       bandwidth_hz=bandwidth_hz, num_delay_rows=num_delay_rows,
+                                       seed=seed, workers=workers)
     elif npy is not None:
         h_ad = np.load(npy, mmap_mode="r")[:n]
     elif mat is not None:
@@ -245,7 +260,7 @@ def sample_distances(env: str, n: int, seed: int = 0) -> np.ndarray:
 
 
 #: Readings of the paper's LASSO column tested by :func:`lasso_study` (row labels).
-STUDY_ITERATIONS = (10, 30, 100)
+STUDY_ITERATIONS = (10, 20, 30, 100)
 
 
 def lasso_study(h_ad: np.ndarray, crs=(4, 16, 32, 64), seed: int = 0,
@@ -255,13 +270,15 @@ def lasso_study(h_ad: np.ndarray, crs=(4, 16, 32, 64), seed: int = 0,
     Rows (label -> {CR: NMSE dB}):
 
     - LASSO, best ``alpha`` per CR (``lam = alpha lam_max(y)``, unit-norm measurements);
-    - LASSO, one ``alpha`` for all CRs: the best of CR 4, the best of CR 16;
-    - LASSO stopped after 10 / 30 / 100 FISTA iterations from zero (no continuation), best
+    - LASSO, one ``alpha`` for all CRs: the best of CR 4, the best of CR 16 and
+      :data:`CALIBRATION_ALPHA`;
+    - LASSO stopped after 10 / 20 / 30 / 100 FISTA iterations from zero (no continuation), best
       ``alpha`` per CR;
     - LASSO on the data's own scale ``x / (2 s)`` (``s`` the data set's largest entry, no
       per-sample normalisation) with one absolute ``lam`` for all samples and CRs (the best of
-      CR 4), with unit-power samples and, given ``distances``, with a free-space path loss
-      ``1 / d`` on each sample's amplitude (``d >= 1 m``) before the scaling;
+      CR 4, the best of CR 16), with unit-power samples and, given ``distances``, with a
+      free-space path loss ``1 / d`` on each sample's amplitude (``d >= 1 m``) before the
+      scaling;
     - LASSO on the stored [0, 1] data ``0.5 + x / (2 s)``, NMSE after subtracting 0.5, best
       ``alpha`` per CR;
     - TV (``tv=True``): best ``mu`` per CR, one ``mu`` for all CRs (the best of CR 4), and on the
@@ -280,11 +297,16 @@ def lasso_study(h_ad: np.ndarray, crs=(4, 16, 32, 64), seed: int = 0,
     alphas = list(Lasso.ALPHA_GRID)
     curves = {c: study_curve("lasso", x, c, alphas, seed) for c in crs}
     add("LASSO, best alpha per CR", {c: min(curves[c].values()) for c in crs})
+    fixed = []
     for ref in (4, 16):
         if ref in curves:
             a = min(curves[ref], key=curves[ref].get)
+            fixed.append(a)
             add(f"LASSO, alpha fixed at the CR-{ref} best ({a:.3g})",
                 {c: curves[c][a] for c in crs})
+    if CALIBRATION_ALPHA not in fixed:
+        add(f"LASSO, alpha fixed at {CALIBRATION_ALPHA:g} (the calibration value)",
+            {c: curves[c][CALIBRATION_ALPHA] for c in crs})
     few = [a for a in alphas if a >= 1e-3]
     for k in STUDY_ITERATIONS:
         add(f"LASSO, {k} FISTA iterations, best alpha",
@@ -298,9 +320,12 @@ def lasso_study(h_ad: np.ndarray, crs=(4, 16, 32, 64), seed: int = 0,
         peak = float(np.median(np.max(np.abs(xs), axis=1)))
         lams = [peak * 10.0 ** (e / 4) for e in range(-16, 1)]
         abs_curves = {c: study_curve("lasso", xs, c, lams, seed, lam="absolute") for c in crs}
-        lam4 = min(abs_curves[crs[0]], key=abs_curves[crs[0]].get)
-        add(f"LASSO on x/(2s), {name}, one lam for all (CR-{crs[0]} best, "
-            f"{lam4 / peak:.3g} x median peak)", {c: abs_curves[c][lam4] for c in crs})
+        for ref in (4, 16):
+            if ref in abs_curves:
+                lam_ref = min(abs_curves[ref], key=abs_curves[ref].get)
+                add(f"LASSO on x/(2s), {name}, one lam for all (the CR-{ref} best, "
+                    f"{lam_ref / peak:.3g} x median peak)",
+                    {c: abs_curves[c][lam_ref] for c in crs})
     xn, _ = unit_interval(x)
     add("LASSO on 0.5 + x/(2s), NMSE of x_hat - 0.5, best alpha",
         {c: min(study_curve("lasso", xn, c, alphas, seed, offset=0.5).values())
@@ -313,8 +338,58 @@ def lasso_study(h_ad: np.ndarray, crs=(4, 16, 32, 64), seed: int = 0,
         add(f"TV, mu fixed at the CR-{crs[0]} best ({m4:g})", {c: tvc[c][m4] for c in crs})
         add("TV on 0.5 + x/(2s), NMSE of x_hat - 0.5, best mu",
             {c: min(study_curve("tv", xn, c, list(TotalVariation.MU_GRID), seed,
-                                offset=0.5).values()) for c in crs[:2]})
+                                offset=0.5).values()) for c in crs[:1]})
     return rows
+
+
+#: The calibration check (:func:`calibration_row`, tests/test_cost2100_calibration.py): the
+#: paper's LASSO read as one ``alpha`` for every CR, its TVAL3 as the ``mu`` tuned at CR 4.
+CALIBRATION_ALPHA = 0.1
+#: ``alpha`` range searched at each CR (values of ``Lasso.ALPHA_GRID`` within it).
+CALIBRATION_ALPHA_RANGE = {4: (3e-4, 0.11), 16: (0.009, 0.6)}
+CALIBRATION_MUS = {4: [1e3, 3162.27766, 1e4, 31622.776602, 1e5],
+                   16: [10.0, 31.622777, 100.0, 316.227766, 1000.0]}
+
+
+def calibration_row(h_ad: np.ndarray, seed: int = 0) -> dict:
+    """The quick calibration check at CR 4 and 16 (NMSE dB; grids around the optima):
+
+    ``tv4`` best ``mu`` of ``CALIBRATION_MUS[4]`` (``tv4_mu``), ``tv16`` best at CR 16 and
+    ``tv16_fixed`` at ``tv4_mu`` (TVAL3 tuned once); ``lasso4_fixed`` / ``lasso16_fixed`` with
+    ``alpha = CALIBRATION_ALPHA``; ``lasso4`` / ``lasso16`` best ``alpha`` of the grid values
+    within ``CALIBRATION_ALPHA_RANGE``.
+    """
+    from linksim.compressive import Lasso
+
+    x = real_vectors(h_ad)
+    grid = {cr: [a for a in Lasso.ALPHA_GRID if lo <= a <= hi]
+            for cr, (lo, hi) in CALIBRATION_ALPHA_RANGE.items()}
+    out = {}
+    for cr in (4, 16):
+        lc = study_curve("lasso", x, cr, grid[cr], seed)
+        out[f"lasso{cr}"] = min(lc.values())
+        out[f"lasso{cr}_alpha"] = min(lc, key=lc.get)
+        out[f"lasso{cr}_fixed"] = lc[CALIBRATION_ALPHA]
+    t4 = study_curve("tv", x, 4, CALIBRATION_MUS[4], seed)
+    out["tv4_mu"] = min(t4, key=t4.get)
+    out["tv4"] = t4[out["tv4_mu"]]
+    t16 = study_curve("tv", x, 16, sorted(set(CALIBRATION_MUS[16]) | {out["tv4_mu"]}), seed)
+    out["tv16"] = min(t16.values())
+    out["tv16_mu"] = min(t16, key=t16.get)
+    out["tv16_fixed"] = t16[out["tv4_mu"]]
+    return out
+
+
+def calibration_text(row: dict, paper: str | None) -> str:
+    """One-line summary of :func:`calibration_row` beside the paper's numbers."""
+    p = (lambda m, cr: f" (paper {PAPER_NMSE_DB[m][paper][cr]:.2f})") if paper else \
+        (lambda m, cr: "")
+    return (f"TV CR4 {row['tv4']:.2f}{p('tv', 4)} at mu={row['tv4_mu']:g}; "
+            f"TV CR16 best {row['tv16']:.2f} / at the CR-4 mu {row['tv16_fixed']:.2f}"
+            f"{p('tv', 16)}; LASSO alpha={CALIBRATION_ALPHA:g} CR4 {row['lasso4_fixed']:.2f}"
+            f"{p('lasso', 4)}, CR16 {row['lasso16_fixed']:.2f}{p('lasso', 16)}; "
+            f"LASSO best alpha CR4 {row['lasso4']:.2f} (alpha={row['lasso4_alpha']:g}), "
+            f"CR16 {row['lasso16']:.2f} (alpha={row['lasso16_alpha']:g})")
 
 
 def study_table(rows: dict, paper: str | None) -> str:
@@ -412,14 +487,32 @@ def main(argv=None) -> int:
     ap.add_argument("--nt", type=int, default=32, help="BS antennas (--env)")
     ap.add_argument("--workers", type=int, default=1, help="generation processes (--env)")
     ap.add_argument("--no-decode-timing", action="store_true")
+    ap.add_argument("--bandwidth", type=float, default=20e6, help="bandwidth [Hz] (--env)")
+    ap.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
+                    help="override fields of the --env environment (dataclasses.replace), "
+                         "e.g. dmc_power_fraction=0.1 dmc_paths=10")
+    ap.add_argument("--calibration", action="store_true",
+                    help="instead of the plain table: the quick calibration check at CR 4 and "
+                         "16 (calibration_row)")
+    ap.add_argument("--study", action="store_true",
+                    help="instead of the plain table: the readings of the paper's LASSO and "
+                         "TVAL3 set-ups (lasso_study), with --env also under a path loss")
     args = ap.parse_args(argv)
     crs = [int(c) if float(c).is_integer() else c for c in args.crs]
 
     t0 = time.perf_counter()
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = int(value) if value.lstrip("-").isdigit() else float(value)
     h_ad = load_channels(env=args.env, n=args.n, seed=args.seed, npy=args.npy, h5=args.h5,
                          mat=args.mat, mat_key=args.mat_key, num_delay_rows=args.na,
-                         num_bs_antennas=args.nt, workers=args.workers)
+                         num_bs_antennas=args.nt, workers=args.workers,
+                         bandwidth_hz=args.bandwidth, overrides=overrides)
     source = args.env or args.npy or args.h5 or args.mat
+    if args.env:
+        source = f"{source} ({args.bandwidth / 1e6:g} MHz" + "".join(
+            f", {k}={v}" for k, v in overrides.items()) + ")"
     paper = args.paper or PAPER_SCENARIO.get(args.env or "")
     print(f"{source}: {h_ad.shape[0]} samples of {h_ad.shape[1]}x{h_ad.shape[2]} "
           f"({time.perf_counter() - t0:.1f} s); paper column: {paper or '-'}; "
@@ -427,6 +520,17 @@ def main(argv=None) -> int:
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
     t0 = time.perf_counter()
+    if args.calibration:
+        row = calibration_row(h_ad, args.matrix_seed)
+        print(calibration_text(row, paper) + f"\n{time.perf_counter() - t0:.0f} s")
+        return 0
+    if args.study:
+        dist = sample_distances(args.env, args.n, args.seed) if args.env else None
+        rows = lasso_study(h_ad, crs, args.matrix_seed, dist,
+                           echo=lambda s: print(s, flush=True))
+        print(f"\n{study_table(rows, paper)}\n\ntotal {time.perf_counter() - t0:.0f} s, "
+              f"load average {os.getloadavg()[0]:.2f}")
+        return 0
     rows = run(h_ad, crs, args.methods, args.matrix_seed, args.measurement_bits,
                not args.no_decode_timing, echo=lambda s: print(s, flush=True))
     print(f"\n{table(rows, paper)}\n\ntotal {time.perf_counter() - t0:.0f} s, load average "

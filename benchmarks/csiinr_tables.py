@@ -54,15 +54,20 @@ ROOT = Path(__file__).resolve().parent.parent
 PAPER_SAVING = "6.0-24.6 %"
 
 
+#: The normalised zero CSI of the scenario's output head (0.5 sigmoid, 0 linear); set by main.
+CENTER = 0.0
+
+
 def nmse_db(x: np.ndarray, x_hat: np.ndarray) -> float:
     """Mean per-sample NMSE [dB] of normalised CSI ``[b, Na, Nt, 2]`` (the papers' E{.})."""
-    h = transforms.real_to_complex(x - 0.5)
+    h = transforms.real_to_complex(x - CENTER)
     return float(10 * np.log10(np.mean(metrics.nmse_per_sample(
-        h, transforms.real_to_complex(x_hat - 0.5)))))
+        h, transforms.real_to_complex(x_hat - CENTER)))))
 
 
 def load_data(sc, n: dict[str, int]) -> dict[str, np.ndarray]:
-    """Normalised CSI per split as the pipeline prepares it (unit power, k x RMS scaling)."""
+    """Normalised CSI per split as the pipeline prepares it (per-sample scaling, the scale and
+    map of the scenario's output head)."""
     name = sc.training.train_sets[0]
     cfg, pre = sc.datasets[name], sc.preprocessing
     raw = {}
@@ -70,8 +75,9 @@ def load_data(sc, n: dict[str, int]) -> dict[str, np.ndarray]:
         ds, _, _ = load_split(cfg, split, derive_seed(sc.seed, "dataset", name, split),
                               Path(sc.cache_dir) if sc.cache_dir else default_cache_dir())
         x = codec_inputs(ds, pre.num_delay_rows, 250, None, None)[:n[split]]
-        raw[split] = transforms.unit_power(x)[0] if pre.power_normalization else x
-    norm = transforms.Normalizer.fit(raw["train"], pre.scale)
+        raw[split] = transforms.sample_normalize(x, pre.sample_normalization)[0]
+    mode = "standard" if pre.output_head == "linear" else "unit_interval"
+    norm = transforms.Normalizer.fit(raw["train"], pre.scale_rule(), mode)
     return {k: norm.forward(v) for k, v in raw.items()}
 
 
@@ -157,6 +163,8 @@ def main() -> None:
     settings = {"epochs": args.epochs, "batch_size": tr.batch_size,
                 "learning_rate": tr.learning_rate, "schedule": tr.schedule, "lr_min": tr.lr_min,
                 "warmup_epochs": tr.warmup_epochs}
+    global CENTER
+    CENTER = 0.5 if sc.preprocessing.output_head == "sigmoid" else 0.0
     xs = load_data(sc, {"train": args.n_train, "val": args.n_val, "test": args.n_test})
     na, nt = xs["train"].shape[1:3]
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -168,7 +176,7 @@ def main() -> None:
             for cls, options in ((CsiInr, spec.options), (CsiNet, {})):
                 tag = f"{cls.name}_cr{cr}"
                 keras.utils.set_random_seed(derive_seed(sc.seed, "init", tag))
-                codec = cls(cr, na, nt, **options)
+                codec = cls(cr, na, nt, output_head=sc.preprocessing.output_head, **options)
                 t0 = time.perf_counter()
                 codec.fit(xs["train"], xs["val"], TrainSettings(
                     **settings, seed=derive_seed(sc.seed, "train", tag)), progress=False)

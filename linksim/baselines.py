@@ -630,9 +630,24 @@ class PCA(Baseline):
         self.bits: np.ndarray | None = None  # [n] per component, 0 = float32
 
     @classmethod
-    def for_payload(cls, bits: int, **options) -> PCA:
-        """A PCA whose fit allocates ``bits`` (see :func:`allocate_bits`)."""
-        return cls(budget_bits=int(bits), **options)
+    def for_payload(cls, bits: int, fixed_bits: int | None = None, **options) -> PCA:
+        """A PCA whose fit allocates ``bits`` (see :func:`allocate_bits`); with ``fixed_bits``
+        (1..16, or 32 for float32) instead the most components that fit at that many bits per
+        real value each, ``n = (bits - 32) // (2 fixed_bits)`` (e.g. 16,416 bits at 32: 256
+        complex components, the 512 real numbers of a CR 4 codeword), named ``pca_<B>b``
+        (``pca_float``) in results."""
+        if fixed_bits is None:
+            return cls(budget_bits=int(bits), **options)
+        fixed_bits = _check_bits("pca: fixed_bits", fixed_bits, 1, 32)
+        if 16 < fixed_bits < 32:
+            raise LinksimInputError(f"pca: fixed_bits must be 1..16 or 32, got {fixed_bits}")
+        n = (int(bits) - SCALE_BITS) // (2 * fixed_bits)
+        if n < 1:
+            raise LinksimInputError(f"pca: {bits} bits hold no component at {fixed_bits} bits")
+        pca = cls(n_components=n, coeff_bits=None if fixed_bits == 32 else fixed_bits,
+                  **options)
+        pca.name = "pca_float" if fixed_bits == 32 else f"pca_{fixed_bits}b"
+        return pca
 
     @staticmethod
     def klt(h_train: np.ndarray, batch_size: int = 2000) -> tuple[np.ndarray, np.ndarray]:

@@ -221,3 +221,18 @@ def test_bad_input_names_the_field(rng):
         bl.PCA.for_payload(10)
     with pytest.raises(RuntimeError, match="fit"):
         _ = bl.PCA().payload_bits
+
+
+def test_pca_with_fixed_bits_per_coefficient(rng):
+    """``fixed_bits``: the most components at B bits each (32: float32), no allocation; at a
+    CR 4 codec's payload (16,416 bits) that is 256 complex components = 512 real numbers."""
+    h_train = (rng.standard_normal((300, 16, 32))
+               + 1j * rng.standard_normal((300, 16, 32))).astype(np.complex64)
+    p = bl.PCA.for_payload(16416, fixed_bits=32).fit(h_train)
+    assert p.name == "pca_float" and p.bits.size == 256 and p.payload_bits == 16416
+    q = bl.PCA.for_payload(3104, fixed_bits=6).fit(h_train)
+    assert q.name == "pca_6b" and q.bits.size == 256 and q.payload_bits == 3104
+    h_hat, bits = q.compress(h_train[:5], via_bits=True)
+    assert np.all(bits == 3104)
+    with pytest.raises(LinksimInputError, match="fixed_bits"):
+        bl.PCA.for_payload(3104, fixed_bits=20)

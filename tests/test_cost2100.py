@@ -12,7 +12,8 @@ from scipy.stats import chi2
 from channels import cost2100 as c
 from linksim import transforms
 
-ENVS = list(c.ENVIRONMENTS)
+# outdoor_300MHz has the parameters of semiurban_300MHz_los (checked in test_parameter_tables)
+ENVS = [e for e in c.ENVIRONMENTS if e != "outdoor_300MHz"]
 NC, BW, NA = 1024, 20e6, 32
 
 
@@ -32,7 +33,7 @@ def _rel(a, b):
 
 def test_parameter_tables():
     ind, los, nlos = (c.ENVIRONMENTS[k] for k in
-                      ("indoor_5.3GHz", "semiurban_300MHz_los", "semiurban_300MHz_nlos"))
+                      ("indoor_5.3GHz_reference", "semiurban_300MHz_los", "semiurban_300MHz_nlos"))
     # mean/std -> lognormal median/dB spread (channels.md formula), indoor delay spread 3 / 0.6 ns
     med, sdb = c.lognormal_from_mean_std(3e-9, 0.6e-9)
     s2 = math.log(1 + 0.04)
@@ -56,6 +57,22 @@ def test_parameter_tables():
     assert nlos.mean_active_far_clusters == pytest.approx(24, abs=0.5)
     with pytest.raises(ValueError, match="unknown COST 2100 environment"):
         c.get_environment("urban_28GHz")
+    # published sets carry no dense multipath
+    assert not any(e.has_dmc for e in (ind, los, nlos))
+
+
+def test_calibrated_families():
+    """The CsiNet families are the published sets plus (indoor) dense multipath."""
+    ref, cal = c.ENVIRONMENTS["indoor_5.3GHz_reference"], c.ENVIRONMENTS["indoor_5.3GHz"]
+    assert cal.has_dmc and cal == dataclasses.replace(ref, name="indoor_5.3GHz", **c.INDOOR_DMC)
+    assert (cal.dmc_power_fraction, cal.dmc_paths, cal.dmc_spread_factor, cal.dmc_delay_s) == (
+        0.075, 10, 3.0, 20e-9)
+    out = c.ENVIRONMENTS["outdoor_300MHz"]
+    assert out == dataclasses.replace(c.ENVIRONMENTS["semiurban_300MHz_los"],
+                                      name="outdoor_300MHz")
+    h1, e1 = c.generate_cost2100_ad(8, "outdoor_300MHz", num_bs_antennas=8, seed=2)
+    h2, e2 = c.generate_cost2100_ad(8, "semiurban_300MHz_los", num_bs_antennas=8, seed=2)
+    assert np.array_equal(h1, h2) and np.array_equal(e1, e2)
 
 
 def test_vr_gain_and_decay():
@@ -303,7 +320,8 @@ def test_cluster_power_decay_and_los(env):
     if e.los_vr_radius_m > 0:
         assert np.all(d.los_gain > 0)
         d0 = np.hypot(d.ms[:, 0], d.ms[:, 1])
-        p_cl = np.bincount(d.cluster_sample, weights=np.sum(np.abs(d.mpc_gain) ** 2, axis=1))
+        p_cl = np.bincount(d.cluster_sample, weights=np.sum(np.abs(d.mpc_gain) ** 2, axis=1)
+                           + np.sum(np.abs(d.dmc_gain) ** 2, axis=1))
         g_los = c.vr_gain(d0, e.los_vr_radius_m, e.los_vr_transition_m, e.wavelength_m)
         k_db = 10 * np.log10(d.los_gain**2 / p_cl / g_los**2)
         assert np.mean(k_db) == pytest.approx(e.los_k_mu_db, abs=0.2)
@@ -314,7 +332,7 @@ def test_cluster_power_decay_and_los(env):
 
 def test_indoor_los_switch_and_elevation_quirk():
     """The documented quirk choices can be switched back with dataclasses.replace."""
-    ind = dataclasses.replace(c.ENVIRONMENTS["indoor_5.3GHz"], los_vr_radius_m=30.0,
+    ind = dataclasses.replace(c.ENVIRONMENTS["indoor_5.3GHz_reference"], los_vr_radius_m=30.0,
                               los_vr_transition_m=1.0)
     d = _draw(ind, 200)
     assert np.all(d.los_gain > 0)
@@ -398,3 +416,58 @@ def test_first_arrival_is_earliest_over_all_elements(env):
     tau = p.delays(p.x)  # [Nt, Q]
     brute = np.minimum.reduceat(tau.min(axis=0), p.starts[:-1])
     np.testing.assert_allclose(p.first, brute, rtol=1e-14, atol=0)
+
+
+# ----------------------------------------------------------------------------- dense multipath
+
+def test_dmc_leaves_the_specular_draws_unchanged():
+    """DMC draws come after all others: same seed, same specular geometry, power scaled."""
+    ref = c.ENVIRONMENTS["indoor_5.3GHz_reference"]
+    cal = c.ENVIRONMENTS["indoor_5.3GHz"]
+    a, b = _draw(ref, 64), _draw(cal, 64)
+    for f in ("ms", "cluster_sample", "kind", "params", "tau_c", "power", "mpc_bs", "mpc_rest"):
+        assert np.array_equal(getattr(a, f), getattr(b, f)), f
+    np.testing.assert_allclose(b.mpc_gain, a.mpc_gain * math.sqrt(1 - cal.dmc_power_fraction),
+                               rtol=1e-12)
+    assert a.dmc_bs.shape == (a.kind.size, 0, 3)
+    assert b.dmc_bs.shape == (b.kind.size, cal.dmc_paths, 3)
+    # switching DMC off gives the reference numbers exactly
+    off = dataclasses.replace(cal, dmc_power_fraction=0.0)
+    h0, e0 = c.generate_cost2100_ad(40, off, num_bs_antennas=8, seed=3)
+    h1, e1 = c.generate_cost2100_ad(40, ref, num_bs_antennas=8, seed=3)
+    assert np.array_equal(h0, h1) and np.array_equal(e0, e1)
+
+
+def test_dmc_statistics():
+    """Power share, extra delay and angular widening of the dense multipath."""
+    env = dataclasses.replace(c.ENVIRONMENTS["indoor_5.3GHz"], dmc_power_fraction=0.3,
+                              dmc_paths=30, dmc_spread_factor=3.0, dmc_delay_s=20e-9)
+    d = _draw(env, 1500)
+    p_spec = np.sum(np.abs(d.mpc_gain) ** 2, axis=1)
+    p_dmc = np.sum(np.abs(d.dmc_gain) ** 2, axis=1)
+    # exactly the set share of every cluster's power; a sample's paths sum to one
+    np.testing.assert_allclose(p_dmc / (p_spec + p_dmc), 0.3, rtol=1e-12)
+    total = np.bincount(d.cluster_sample, weights=p_spec + p_dmc) + d.los_gain**2
+    np.testing.assert_allclose(total, 1.0, rtol=1e-12)
+    # extra delay: the same geometry without widening has the specular delay law, so the mean
+    # difference of DMC and MPC delays (seen from the array centre) is the DMC's mean delay
+    same = dataclasses.replace(env, dmc_spread_factor=1.0)
+    d1 = _draw(same, 1500)
+    t_mpc = np.linalg.norm(d1.mpc_bs, axis=-1) / c.SPEED_OF_LIGHT + d1.mpc_rest
+    t_dmc = np.linalg.norm(d1.dmc_bs, axis=-1) / c.SPEED_OF_LIGHT + d1.dmc_rest
+    extra = t_dmc.mean(axis=1) - t_mpc.mean(axis=1)
+    sem = 20e-9 / math.sqrt(extra.size * env.dmc_paths)
+    assert abs(np.mean(extra) - 20e-9) < 5 * sem + 0.2e-9
+    # exponential: the spread of the per-path excess over the cluster mean is ~ the mean
+    assert np.std(t_dmc - t_mpc.mean(axis=1, keepdims=True)) == pytest.approx(20e-9, rel=0.15)
+    # lateral (azimuth) spread at the BS: dmc_spread_factor times the specular one
+    far = _far(d)
+    azc = np.arctan2(d.cluster_bs_centre[:, 1], d.cluster_bs_centre[:, 0])
+
+    def rms_az(p):
+        daz = np.angle(np.exp(1j * (np.arctan2(p[..., 1], p[..., 0]) - azc[:, None])))
+        return np.sqrt(np.mean(daz**2, axis=1))[far]
+
+    m = env.dmc_paths
+    r_dmc = np.degrees(rms_az(d.dmc_bs)) / d.params[far, 3]  # drawn AoD spread
+    assert np.median(r_dmc) == pytest.approx(3.0 * math.sqrt(chi2.median(m) / m), rel=0.05)
