@@ -347,7 +347,7 @@ def lasso_study(h_ad: np.ndarray, crs=(4, 16, 32, 64), seed: int = 0,
 CALIBRATION_ALPHA = 0.1
 #: ``alpha`` range searched at each CR (values of ``Lasso.ALPHA_GRID`` within it).
 CALIBRATION_ALPHA_RANGE = {4: (3e-4, 0.11), 16: (0.009, 0.6)}
-CALIBRATION_MUS = {4: [1e3, 3162.27766, 1e4, 31622.776602, 1e5],
+CALIBRATION_MUS = {4: [316.227766, 1e3, 3162.27766, 1e4, 31622.776602, 1e5],
                    16: [10.0, 31.622777, 100.0, 316.227766, 1000.0]}
 
 

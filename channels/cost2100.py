@@ -149,7 +149,10 @@ load average of 8-10 the two-worker throughput was 1.7x (indoor), 1.65x (semi-ur
 1.85x (NLOS) the previous version's in the same run, and the CPU time per sample 1.4-2.2x lower
 (one process: ~3.7 ms per NLOS sample, two thirds of it the NUFFT spreading and FFTs). The
 previous version measured ~1,250 / ~400 / ~270-300 samples/s (indoor / LOS / NLOS) with two
-workers on a partly loaded machine.
+workers on a partly loaded machine. Those indoor figures are of the published set (now
+``indoor_5.3GHz_reference``); the DMC paths of the calibrated ``indoor_5.3GHz`` (~12 clusters x
+(3 + 10) paths instead of x 3) cost it ~1.5x the CPU time per sample (benchmarks/bench_cost2100.py
+with both names, docs/channels.md).
 """
 
 from __future__ import annotations
