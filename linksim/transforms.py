@@ -126,21 +126,9 @@ def unit_power(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def unit_peak(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-sample peak normalisation at the UE: each sample divided by its largest absolute
-    real or imaginary part, so every entry lies in [-1, 1].
-
-    Parameters
-    ----------
-    x : [b, Na, Nt, 2] float
-        Real truncated angular-delay CSI.
-
-    Returns
-    -------
-    x_unit : [b, Na, Nt, 2] float32
-        Scaled CSI (all-zero samples stay zero).
-    gain : [b] float32
-        The peaks, fed back as side information.
-    """
+    """Per-sample peak normalisation at the UE, ``[b, Na, Nt, 2] -> ([b, Na, Nt, 2], [b])``
+    float32 as :func:`unit_power`, with each sample divided by its largest absolute real or
+    imaginary part (the gain fed back), so that every entry lies in [-1, 1]."""
     gain = np.max(np.abs(x), axis=(1, 2, 3)).astype(np.float32)
     return _divide(x, gain), gain
 
