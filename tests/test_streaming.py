@@ -335,7 +335,9 @@ def test_streamed_training_end_to_end(tmp_path):
     assert min(r["val_loss"] for r in tc.codec.history) == pytest.approx(mse_codec, rel=1e-3)
     # normaliser fitted over the whole split, in one pass
     assert tc.codec.normalizer.scale == pytest.approx(Normalizer.fit(
-        unit_power(run._inputs("indoor", "train"))[0], sc.preprocessing.scale).scale, rel=1e-12)
+        unit_power(run._inputs("indoor", "train"))[0],
+        sc.preprocessing.scale_rule(tc.codec.output_head), tc.codec.normalizer_mode).scale,
+        rel=1e-12)
     assert len(tc.links) == 1
     # model keys: streaming is part of the key; off, the key is that of before the option
     spec, fb = sc.codecs[0], sc.training.feedback_list()[0]
