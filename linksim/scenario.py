@@ -27,6 +27,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -36,36 +37,54 @@ from pydantic import (
 
 from linksim.errors import LinksimInputError
 
+# Field types: integers and booleans are strict (``true`` is not 1, ``2.5`` or ``"3"`` not an
+# integer); every float is finite (the models forbid NaN and infinities, ``allow_inf_nan``)
+Int = Annotated[int, Strict()]
+Bool = Annotated[bool, Strict()]
+Float = Annotated[float, Strict()]
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _unique(v: list | None) -> list | None:
+    """A list in which a repeated entry would mean nothing (or crash a later stage): refused."""
+    if v is None:
+        return v
+    seen = set()
+    for x in v:
+        if x in seen:
+            raise ValueError(f"{x!r} is listed twice; give each value once")
+        seen.add(x)
+    return v
 
 
 class UMaChannel(_Strict):
     """3GPP TR 38.901 UMa NLOS through Sionna (BS ULA, single-antenna UE)."""
 
     family: Literal["uma"] = "uma"
-    carrier_frequency_hz: float = Field(28e9, gt=0, description="carrier frequency [Hz]")
-    num_subcarriers: int = Field(1024, ge=1, description="Nc")
-    subcarrier_spacing_hz: float = Field(30e3, gt=0, description="subcarrier spacing [Hz]")
-    bandwidth_hz: float | None = Field(
+    carrier_frequency_hz: Float = Field(28e9, gt=0, description="carrier frequency [Hz]")
+    num_subcarriers: Int = Field(1024, ge=1, description="Nc")
+    subcarrier_spacing_hz: Float = Field(30e3, gt=0, description="subcarrier spacing [Hz]")
+    bandwidth_hz: Float | None = Field(
         None, gt=0, description="Nc x subcarrier spacing [Hz]; when given it sets "
                                 "subcarrier_spacing_hz (e.g. 20 MHz as in the CsiNet setting)")
-    num_bs_antennas: int = Field(32, ge=1, description="Nt, ULA at half wavelength")
-    ue_speed_mps: float = Field(0.0, ge=0, description="UE speed [m/s]")
-    num_snapshots: int = Field(
+    num_bs_antennas: Int = Field(32, ge=1, description="Nt, ULA at half wavelength")
+    ue_speed_mps: Float = Field(0.0, ge=0, description="UE speed [m/s]")
+    num_snapshots: Int = Field(
         1, ge=1, description="snapshots per drop T (a moving UE observed T times); sample "
                              "index = drop * T + snapshot; each n_* must be a multiple of T")
-    snapshot_interval_s: float = Field(5e-3, gt=0, description="time between snapshots [s]")
+    snapshot_interval_s: Float = Field(5e-3, gt=0, description="time between snapshots [s]")
     bs_antenna_pattern: Literal["omni", "38.901"] = Field(
         "omni", description="BS element pattern: omni (as in the COST2100/CsiNet setting) or the "
                             "38.901 sector pattern")
     ue_orientation: Literal["upright", "random"] = Field(
         "upright", description="UE antenna orientation: upright, or Sionna's random drop (part of "
                                "the power then goes to the cross-polarisation)")
-    n_train: int = Field(8000, ge=0)
-    n_val: int = Field(1000, ge=0)
-    n_test: int = Field(2000, ge=1)
+    n_train: Int = Field(8000, ge=0)
+    n_val: Int = Field(1000, ge=0)
+    n_test: Int = Field(2000, ge=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -128,13 +147,13 @@ class Cost2100Channel(_Strict):
 
     family: Literal["cost2100"] = "cost2100"
     environment: str = Field(description="a channels.cost2100.ENVIRONMENTS name")
-    num_bs_antennas: int = Field(32, ge=1, description="Nt, ULA at half wavelength")
-    num_subcarriers: int = Field(1024, ge=1, description="Nc")
-    bandwidth_hz: float = Field(20e6, gt=0, description="bandwidth [Hz]")
-    num_delay_rows: int = Field(32, ge=1, description="delay rows stored (>= preprocessing Na)")
-    n_train: int = Field(8000, ge=0)
-    n_val: int = Field(1000, ge=0)
-    n_test: int = Field(2000, ge=1)
+    num_bs_antennas: Int = Field(32, ge=1, description="Nt, ULA at half wavelength")
+    num_subcarriers: Int = Field(1024, ge=1, description="Nc")
+    bandwidth_hz: Float = Field(20e6, gt=0, description="bandwidth [Hz]")
+    num_delay_rows: Int = Field(32, ge=1, description="delay rows stored (>= preprocessing Na)")
+    n_train: Int = Field(8000, ge=0)
+    n_val: Int = Field(1000, ge=0)
+    n_test: Int = Field(2000, ge=1)
 
     @field_validator("environment")
     @classmethod
@@ -171,7 +190,7 @@ class CsiNetMatChannel(_Strict):
     val_file: Path | None = Field(None, description="validation split (needed to train on it)")
     test_file: Path = Field(description="test split")
     key: str = Field("HT", description="MATLAB variable name")
-    num_subcarriers: int = Field(1024, ge=32, description="Nc of the rebuilt channel")
+    num_subcarriers: Int = Field(1024, ge=32, description="Nc of the rebuilt channel")
 
     #: Nt and Na of the CsiNet files.
     num_bs_antennas: ClassVar[int] = 32
@@ -205,7 +224,7 @@ class Preprocessing(_Strict):
     ("paper-faithful") is ``{sample_normalization: none, output_head: sigmoid, scale: max}``.
     """
 
-    num_delay_rows: int = Field(32, ge=1, description="Na, delay rows kept after the 2-D DFT")
+    num_delay_rows: Int = Field(32, ge=1, description="Na, delay rows kept after the 2-D DFT")
     sample_normalization: Literal["none", "power", "peak"] = Field(
         "power", description="per-sample scaling at the UE, its gain fed back as one float32 (32 "
                              "bits added to the payload): 'power' (unit Frobenius norm), 'peak' "
@@ -247,10 +266,10 @@ class Preprocessing(_Strict):
 
 
 class Estimation(_Strict):
-    pilot_snr_db: list[float] = Field(
+    pilot_snr_db: list[Float] = Field(
         default_factory=lambda: [float(s) for s in range(-5, 45, 5)],
         description="pilot SNR sweep [dB]: per-element channel power over noise variance")
-    pilot_length: int | None = Field(None, ge=1, description="Tp >= Nt; null means Tp = Nt")
+    pilot_length: Int | None = Field(None, ge=1, description="Tp >= Nt; null means Tp = Nt")
     noise_reference: Literal["per_sample", "dataset"] = "per_sample"
 
     @field_validator("pilot_snr_db")
@@ -258,12 +277,12 @@ class Estimation(_Strict):
     def _non_empty(cls, v: list[float]) -> list[float]:
         if not v:
             raise ValueError("the SNR list is empty: give at least one pilot SNR in dB")
-        return v
+        return _unique(v)
 
 
 class CodecSpec(_Strict):
     name: str
-    compression_ratios: list[int] = Field(default_factory=lambda: [4])
+    compression_ratios: list[Int] = Field(default_factory=lambda: [4])
     options: dict = Field(default_factory=dict, description="extra constructor arguments")
 
     @field_validator("compression_ratios")
@@ -271,7 +290,7 @@ class CodecSpec(_Strict):
     def _non_empty(cls, v: list[int]) -> list[int]:
         if not v:
             raise ValueError("give at least one compression ratio")
-        return v
+        return _unique(v)
 
 
 def _no_entropy_without_quantiser(v: bool) -> bool:
@@ -285,7 +304,7 @@ class IdealFeedback(_Strict):
     """Error-free float32 codeword (32 bits per entry)."""
 
     kind: Literal["ideal"] = "ideal"
-    entropy_coding: bool = False
+    entropy_coding: Bool = False
 
     _entropy = field_validator("entropy_coding")(_no_entropy_without_quantiser)
 
@@ -294,11 +313,12 @@ class AwgnFeedback(_Strict):
     """Analog feedback: AWGN on the float codeword, at each SNR of the list (a sweep axis)."""
 
     kind: Literal["awgn"]
-    snr_db: list[float] = Field(
+    snr_db: list[Float] = Field(
         min_length=1, description="feedback SNRs [dB]: codeword power over noise power")
-    entropy_coding: bool = False
+    entropy_coding: Bool = False
 
     _entropy = field_validator("entropy_coding")(_no_entropy_without_quantiser)
+    _snr_unique = field_validator("snr_db")(_unique)
 
 
 class QuantizedFeedback(_Strict):
@@ -306,14 +326,16 @@ class QuantizedFeedback(_Strict):
     coding. ``bits: off`` (or 32) sends float32, which is the ideal link."""
 
     kind: Literal["uniform", "mulaw"]
-    bits: int | Literal["off"] = Field(description="bits per codeword entry, or 'off'")
-    mu: float = Field(255.0, gt=0, description="mu-law parameter (kind mulaw)")
-    entropy_coding: bool = Field(False, description="entropy-code the quantised symbols")
-    ber: float | None = Field(None, description="bit error probability on the quantised words")
-    snr_db: list[float] | None = Field(
+    bits: Int | Literal["off"] = Field(description="bits per codeword entry, or 'off'")
+    mu: Float = Field(255.0, gt=0, description="mu-law parameter (kind mulaw)")
+    entropy_coding: Bool = Field(False, description="entropy-code the quantised symbols")
+    ber: Float | None = Field(None, description="bit error probability on the quantised words")
+    snr_db: list[Float] | None = Field(
         None, description="feedback SNRs Es/N0 [dB] (a sweep axis) setting the bit error "
                           "probability of hard-decision BPSK/QPSK")
     modulation: Literal["bpsk", "qpsk"] = "bpsk"
+
+    _snr_unique = field_validator("snr_db")(_unique)
 
     @field_validator("bits")
     @classmethod
@@ -356,10 +378,10 @@ class TrainingFeedback(_Strict):
     AWGN on the codeword at a fixed SNR or at an SNR drawn per sample from a range."""
 
     kind: Literal["ideal", "uniform", "mulaw", "awgn"]
-    bits: int | None = Field(None, ge=1, le=31, description="quantiser bits (uniform, mulaw)")
-    mu: float = Field(255.0, gt=0)
-    snr_db: float | None = Field(None, description="fixed training SNR [dB] (awgn)")
-    snr_db_range: tuple[float, float] | None = Field(
+    bits: Int | None = Field(None, ge=1, le=31, description="quantiser bits (uniform, mulaw)")
+    mu: Float = Field(255.0, gt=0)
+    snr_db: Float | None = Field(None, description="fixed training SNR [dB] (awgn)")
+    snr_db_range: tuple[Float, Float] | None = Field(
         None, description="[min, max] training SNR [dB], drawn per sample (awgn)")
 
     @model_validator(mode="after")
@@ -389,9 +411,11 @@ class Mixture(_Strict):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="label in results")
     sets: list[str] = Field(min_length=2, description="data sets mixed")
-    n_per_set: int | None = Field(
+    n_per_set: Int | None = Field(
         None, ge=1, description="first n training (and n/10 validation) samples of each set; "
                                 "null takes them all")
+
+    _sets_unique = field_validator("sets")(_unique)
 
 
 class FineTune(_Strict):
@@ -399,9 +423,9 @@ class FineTune(_Strict):
 
     base: str = Field(description="a training set or mixture name")
     target: str = Field(description="data set whose first n_samples training CSI are used")
-    n_samples: int = Field(ge=1, description="target training samples used")
-    epochs: int = Field(5, ge=1)
-    learning_rate: float = Field(3e-4, gt=0, description="constant learning rate")
+    n_samples: Int = Field(ge=1, description="target training samples used")
+    epochs: Int = Field(5, ge=1)
+    learning_rate: Float = Field(3e-4, gt=0, description="constant learning rate")
 
     def label(self) -> str:
         return f"{self.base}+ft-{self.target}{self.n_samples}"
@@ -409,13 +433,13 @@ class FineTune(_Strict):
 
 class Training(_Strict):
     train_sets: list[str] = Field(min_length=1, description="data sets the codecs are trained on")
-    epochs: int = Field(20, ge=1)
-    batch_size: int = Field(200, ge=1)
-    learning_rate: float = Field(1e-3, gt=0, description="lr (peak lr for the cosine schedule)")
+    epochs: Int = Field(20, ge=1)
+    batch_size: Int = Field(200, ge=1)
+    learning_rate: Float = Field(1e-3, gt=0, description="lr (peak lr for the cosine schedule)")
     schedule: Literal["constant", "cosine"] = "constant"
-    lr_min: float = Field(5e-5, ge=0)
-    warmup_epochs: int = Field(0, ge=0)
-    pilot_snr_db: float | None = Field(
+    lr_min: Float = Field(5e-5, ge=0)
+    warmup_epochs: Int = Field(0, ge=0)
+    pilot_snr_db: Float | None = Field(
         None, description="train on LS estimates at this SNR; null trains on perfect CSI")
     mixtures: list[Mixture] = Field(
         default_factory=list, description="extra training sets, each a mixture of data sets")
@@ -424,14 +448,16 @@ class Training(_Strict):
     feedback: TrainingFeedback | list[TrainingFeedback] | None = Field(
         None, description="feedback link modelled in training (a list trains every codec once "
                           "per entry); null trains on the ideal link")
-    stream: bool = Field(
+    stream: Bool = Field(
         False, description="train from disk: the train and val splits of each train_sets entry "
                            "are read, preprocessed and shuffled in blocks of stream_block "
                            "samples, never held whole (mixtures, fine-tuning and baselines stay "
                            "in memory); see docs/scenarios.md")
-    stream_block: int = Field(
+    stream_block: Int = Field(
         4096, ge=1, description="samples per block read from disk when stream is true (the "
                                 "unit of shuffling and of memory)")
+
+    _sets_unique = field_validator("train_sets")(_unique)
 
     @model_serializer(mode="wrap")
     def _dump(self, handler):
@@ -464,7 +490,7 @@ class BaselineSpec(_Strict):
     """
 
     kind: Literal["topk", "pca", "dft_codebook", "lasso", "tv", "omp"]
-    payload_bits: list[int] = Field(min_length=1, description="bit budgets per CSI report")
+    payload_bits: list[Int] = Field(min_length=1, description="bit budgets per CSI report")
     options: dict = Field(default_factory=dict, description="extra constructor arguments")
 
     @field_validator("payload_bits")
@@ -472,24 +498,26 @@ class BaselineSpec(_Strict):
     def _positive(cls, v: list[int]) -> list[int]:
         if min(v) < 1:
             raise ValueError(f"payload bits must be >= 1, got {min(v)}")
-        return v
+        return _unique(v)
 
 
 class Evaluation(_Strict):
     test_sets: list[str] = Field(min_length=1, description="data sets every codec is tested on")
-    downlink_snr_db: float = Field(10.0, description="SNR for the spectral efficiency [dB]")
-    subband_size: int = Field(
+    downlink_snr_db: Float = Field(10.0, description="SNR for the spectral efficiency [dB]")
+    subband_size: Int = Field(
         48, ge=1, description="subcarriers per subband: subband SGCS, eigen-beamforming, DFT "
                               "codebook (48 = 4 PRBs of 12 subcarriers)")
     feedback_pairing: Literal["all", "matched"] = Field(
         "all", description="evaluate every trained codec on every feedback link, or only on the "
                            "links matching its training link (same quantiser; AWGN; float)")
-    batch_size: int = Field(250, ge=1, description="samples per evaluation batch")
+    batch_size: Int = Field(250, ge=1, description="samples per evaluation batch")
+
+    _sets_unique = field_validator("test_sets")(_unique)
 
 
 class Scenario(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    seed: int = Field(0, ge=0)
+    seed: Int = Field(0, ge=0)
     output_dir: Path = Path("runs")
     cache_dir: Path | None = Field(None, description="channel cache; default ~/.cache/linksim")
     datasets: dict[str, ChannelConfig] = Field(min_length=1)
@@ -596,6 +624,25 @@ def _format_error(path: Path, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error (the plain
+    loader silently keeps the last value)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: the base class reports it
+                break
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice in one mapping", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario YAML file.
 
@@ -609,11 +656,14 @@ def load_scenario(path: str | Path) -> Scenario:
     """
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise LinksimInputError(f"{path}: cannot read scenario file ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise LinksimInputError(f"{path}: not a text (UTF-8) file, byte {exc.start}: is this a "
+                                "scenario YAML file?") from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         raise LinksimInputError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(data, dict):

@@ -26,6 +26,29 @@ def invoke(*args):
     ({"evaluation.test_sets": ["elsewhere"]}, "evaluation.test_sets: unknown data set 'elsewhere'"),
     ({"preprocessing.num_delay_rows": 500}, "num_delay_rows"),
     ({"datasets.uma_small.family": "cost9999"}, "datasets.uma_small"),
+    # non-finite physical numbers (issue 17, class 2)
+    ({"estimation.pilot_snr_db": [float("nan")]},
+     "estimation.pilot_snr_db.0: Input should be a finite number"),
+    ({"training.learning_rate": float("inf")}, "training.learning_rate: Input should be a finite"),
+    ({"training.lr_min": float("nan")}, "training.lr_min: Input should be a finite number"),
+    ({"evaluation.downlink_snr_db": float("-inf")}, "evaluation.downlink_snr_db: Input should"),
+    ({"datasets.uma_small.carrier_frequency_hz": float("inf")}, "carrier_frequency_hz: Input"),
+    ({"preprocessing.scale": float("nan")}, "preprocessing.scale"),
+    ({"feedback": [{"kind": "awgn", "snr_db": [float("nan")]}]}, "feedback.0.awgn.snr_db.0"),
+    # duplicates in lists where a repeat means nothing (class 4)
+    ({"estimation.pilot_snr_db": [10, 10.0]},
+     "estimation.pilot_snr_db: 10.0 is listed twice; give each value once"),
+    ({"codecs.0.compression_ratios": [4, 4]},
+     "codecs.0.compression_ratios: 4 is listed twice"),
+    ({"evaluation.test_sets": ["uma_small", "uma_small"]}, "evaluation.test_sets: 'uma_small' is"),
+    ({"training.train_sets": ["uma_small", "uma_small"]}, "training.train_sets: 'uma_small' is"),
+    ({"feedback": [{"kind": "awgn", "snr_db": [0, 0]}]}, "feedback.0.awgn.snr_db: 0.0 is listed"),
+    # strict integers and booleans (class 11)
+    ({"seed": True}, "seed: Input should be a valid integer"),
+    ({"training.epochs": 2.5}, "training.epochs: Input should be a valid integer"),
+    ({"training.batch_size": "20"}, "training.batch_size: Input should be a valid integer"),
+    ({"training.stream": "yes"}, "training.stream: Input should be a valid boolean"),
+    ({"training.stream": 1}, "training.stream: Input should be a valid boolean"),
 ])
 @pytest.mark.parametrize("command", ["validate", "run"])
 def test_bad_scenario_exits_2_naming_the_field(tmp_path, changes, expected, command):
@@ -49,6 +72,25 @@ def test_not_yaml(tmp_path):
     p.write_text("name: [unclosed\n")
     res = invoke("validate", p)
     assert res.exit_code == 2 and "broken.yaml: not valid YAML" in res.output
+
+
+def test_duplicate_yaml_key_is_rejected(tmp_path):
+    """The plain YAML loader keeps the last of two equal keys; a scenario refuses them."""
+    p = tmp_path / "dup.yaml"
+    p.write_text(scenarios.write(tmp_path).read_text() + "seed: 5\n")  # 'seed' is already set
+    res = invoke("validate", p)
+    assert res.exit_code == 2, res.output
+    assert "dup.yaml: not valid YAML (key 'seed' is given twice in one mapping" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_binary_scenario_file(tmp_path):
+    p = tmp_path / "model.bin"
+    p.write_bytes(bytes(range(256)))
+    res = invoke("run", p)
+    assert res.exit_code == 2, res.output
+    assert "model.bin: not a text (UTF-8) file" in res.output
+    assert not (tmp_path / "runs").exists()
 
 
 def test_valid_scenario_validates(tmp_path):
