@@ -663,7 +663,7 @@ def load_scenario(path: str | Path) -> Scenario:
         raise LinksimInputError(f"{path}: not a text (UTF-8) file, byte {exc.start}: is this a "
                                 "scenario YAML file?") from exc
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise LinksimInputError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(data, dict):

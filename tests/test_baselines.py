@@ -232,7 +232,7 @@ def test_pca_with_fixed_bits_per_coefficient(rng):
     assert p.name == "pca_float" and p.bits.size == 256 and p.payload_bits == 16416
     q = bl.PCA.for_payload(3104, fixed_bits=6).fit(h_train)
     assert q.name == "pca_6b" and q.bits.size == 256 and q.payload_bits == 3104
-    h_hat, bits = q.compress(h_train[:5], via_bits=True)
+    _, bits = q.compress(h_train[:5], via_bits=True)
     assert np.all(bits == 3104)
     with pytest.raises(LinksimInputError, match="fixed_bits"):
         bl.PCA.for_payload(3104, fixed_bits=20)
