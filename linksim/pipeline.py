@@ -138,6 +138,51 @@ def load_split(cfg, split: str, seed: int, cache_dir: Path, progress: bool = Fal
     return ds, path, "from cache" if cached else "generated"
 
 
+
+def reserve_run_dir(out_root: Path, name: str) -> tuple[Path, Path]:
+    """Create this run's hidden working directory ``out_root/.NAME-STAMP[-k].partial`` and
+    return it with the name it will be renamed to when the run completes.
+
+    The working directory is created atomically (``mkdir``), so two runs started in the same
+    second, even in two processes, get different names (``-1``, ``-2``, ...).
+
+    Raises
+    ------
+    LinksimInputError
+        ``output_dir`` is a file, cannot be created, is not writable, or the run directory's
+        name is too long for the file system; the path is named and nothing is left behind.
+    """
+    created = not out_root.exists()
+    try:
+        if out_root.exists() and not out_root.is_dir():
+            raise LinksimInputError(f"output_dir: {out_root} exists and is not a directory")
+        out_root.mkdir(parents=True, exist_ok=True)
+        if not os.access(out_root, os.W_OK | os.X_OK):
+            raise LinksimInputError(f"output_dir: {out_root} is not writable")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        for k in range(10_000):
+            final = out_root / (f"{name}-{stamp}" + (f"-{k}" if k else ""))
+            tmp = out_root / f".{final.name}.partial"
+            if final.exists():
+                continue
+            try:
+                tmp.mkdir()
+            except FileExistsError:
+                continue
+            return tmp, final
+        raise LinksimInputError(f"output_dir: no free run directory name in {out_root}")
+    except OSError as exc:
+        if created:
+            with contextlib.suppress(OSError):
+                out_root.rmdir()
+        raise LinksimInputError(f"output_dir: cannot create a run directory in {out_root} "
+                                f"({exc.strerror or exc})") from exc
+    except LinksimInputError:
+        if created:
+            with contextlib.suppress(OSError):
+                out_root.rmdir()
+        raise
+
 class Run:
     """Executes a :class:`Scenario`; see the module docstring for the chain."""
 
@@ -672,15 +717,7 @@ class Run:
         sc = self.sc
         out_root = Path(sc.output_dir)
         created_root = not out_root.exists()
-        out_root.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        final = out_root / f"{sc.name}-{stamp}"
-        suffix = 1
-        while final.exists():
-            final = out_root / f"{sc.name}-{stamp}-{suffix}"
-            suffix += 1
-        tmp = out_root / f".{final.name}.partial"
-        tmp.mkdir()
+        tmp, final = reserve_run_dir(out_root, sc.name)
         try:
             t_all = time.perf_counter()
             self.load_data()

@@ -148,3 +148,35 @@ def test_codecs_lists_parameter_counts():
 def test_pilot_length_below_nt_is_rejected(tmp_path):
     res = invoke("validate", scenarios.write(tmp_path, {"estimation.pilot_length": 8}))
     assert res.exit_code == 2 and "estimation.pilot_length: Tp=8 must be >= Nt=16" in res.output
+
+
+@pytest.mark.parametrize("case", ["file", "too_long", "under_a_file"])
+def test_bad_output_location_exits_2_before_work(tmp_path, case):
+    """A run directory that cannot be made is bad input: exit 2 with the path, nothing left."""
+    changes = {}
+    if case == "file":
+        target = tmp_path / "runs_file"
+        target.write_text("not a directory")
+        changes["output_dir"] = str(target)
+    elif case == "under_a_file":
+        (tmp_path / "afile").write_text("x")
+        changes["output_dir"] = str(tmp_path / "afile" / "runs")
+    else:
+        changes["name"] = "n" * 300  # the run directory's name exceeds the file system's limit
+    path = scenarios.write(tmp_path, changes)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    res = invoke("run", path, "--no-progress")
+    assert res.exit_code == 2, res.output
+    assert "output_dir:" in res.output and "Traceback" not in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing created
+    assert not (tmp_path / "cache").exists()  # no work started
+
+
+def test_runs_started_in_the_same_second_get_distinct_directories(tmp_path):
+    from linksim.pipeline import reserve_run_dir
+
+    reserved = [reserve_run_dir(tmp_path / "runs", "same") for _ in range(3)]
+    tmps = {t for t, _ in reserved}
+    finals = {f for _, f in reserved}
+    assert len(tmps) == 3 and len(finals) == 3
+    assert all(t.is_dir() and t.name.startswith(".same-") for t in tmps)
