@@ -815,9 +815,10 @@ def read_per_sample(path: Path, row: int) -> dict[str, np.ndarray]:
 
 
 def summary_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Per method: NMSE (AD) at the lowest, a middle and the highest SNR; other metrics at max."""
+    """Per method: NMSE (AD) at the lowest, a middle and the highest SNR (each once: one or two
+    SNR points give one or two columns); other metrics at the highest."""
     snrs = sorted(df["pilot_snr_db"].unique())
-    pick = [snrs[0], snrs[len(snrs) // 2], snrs[-1]]
+    pick = sorted({snrs[0], snrs[len(snrs) // 2], snrs[-1]})
     keys = ["codec", "compression_ratio", "train_feedback", "feedback", "feedback_snr_db",
             "train_set", "test_set", "payload_bits"]
     d = df.copy()
