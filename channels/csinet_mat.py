@@ -62,6 +62,7 @@ import numpy as np
 import scipy.io
 
 from linksim.errors import DatasetError, LinksimInputError
+from linksim.fsutil import as_if_created_normally
 from linksim.transforms import Normalizer, complex_to_real
 
 #: Delay taps and angle bins of the CsiNet data set.
@@ -373,6 +374,7 @@ def write_csinet_mat(path: str | os.PathLike, h_ad: np.ndarray, key: str = "HT",
                 scipy.io.savemat(fh, {key: rows}, format="5", do_compression=False)
         else:
             _write_v73(tmp, key, rows)
+        as_if_created_normally(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

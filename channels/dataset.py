@@ -35,6 +35,7 @@ import h5py
 import numpy as np
 
 from linksim.errors import DatasetError
+from linksim.fsutil import as_if_created_normally
 
 FORMAT = "linksim-cir"
 FORMAT_VERSION = 1
@@ -234,6 +235,7 @@ def _atomic_h5(path: Path) -> Iterator[h5py.File]:
     try:
         with h5py.File(tmp, "w") as f:
             yield f
+        as_if_created_normally(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -45,6 +45,8 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from linksim.fsutil import as_if_created_normally
+
 #: The modules the worker needs besides linksim's own dependencies.
 REQUIRED_MODULES = ("tensorflow", "ai_edge_litert")
 #: Distributions whose versions are reported.
@@ -78,6 +80,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        as_if_created_normally(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from linksim.errors import LinksimInputError
+from linksim.fsutil import as_if_created_normally
 
 FORMATS = ("keras", "tflite-float", "tflite-dynamic-int8", "tflite-int8", "binary")
 TFLITE_FORMATS = ("tflite-float", "tflite-dynamic-int8", "tflite-int8")
@@ -260,6 +261,7 @@ def _save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     os.close(fd)
     try:
         np.savez(tmp, **arrays)
+        as_if_created_normally(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -519,8 +521,10 @@ def _prepare_out_dir(out_dir: Path) -> Path:
         raise LinksimInputError(f"{out_dir}: exists and is not an earlier export; choose another "
                                 "--out or remove it")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial",
-                                 dir=out_dir.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial",
+                                dir=out_dir.parent))
+    as_if_created_normally(tmp)
+    return tmp
 
 
 def export_codec(model_dir: str | os.PathLike, out_dir: str | os.PathLike,

@@ -101,3 +101,28 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         write_ad(tmp_path / "x.h5", _ad())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.h5"]
+
+
+def test_cache_files_and_model_directories_follow_the_umask(tmp_path):
+    """Cache entries are written under temporary names (mode 0600 / 0700) and renamed into
+    place; once in place they carry the mode ``open``/``mkdir`` would give (0666 / 0777 less
+    the umask), so a cache shared by a group stays readable (issue 17, class 11)."""
+    import os
+    import stat
+
+    from linksim.codecs.csinet import CsiNet
+    from linksim.transforms import Normalizer
+
+    old = os.umask(0o002)
+    try:
+        path = tmp_path / "ad.h5"
+        write_ad(path, _ad())
+        assert stat.S_IMODE(path.stat().st_mode) == 0o664
+        codec = CsiNet(compression_ratio=4, num_rows=8, num_antennas=4)
+        codec.normalizer = Normalizer(1.0, "standard")
+        model = codec.save(tmp_path / "model")
+        assert stat.S_IMODE(model.stat().st_mode) == 0o775
+        for f in model.iterdir():
+            assert stat.S_IMODE(f.stat().st_mode) == 0o664, f.name
+    finally:
+        os.umask(old)

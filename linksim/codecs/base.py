@@ -29,6 +29,7 @@ import keras
 import numpy as np
 
 from linksim.errors import LinksimInputError
+from linksim.fsutil import as_if_created_normally
 from linksim.transforms import SAMPLE_NORMALIZATIONS, Normalizer, sample_normalize
 
 #: Decoder output heads: final activation, normaliser mode.
@@ -294,6 +295,7 @@ class Codec:
                     "sample_normalization": self.sample_normalization,
                     "codeword_length": self.codeword_length}
             (tmp / "codec.json").write_text(json.dumps(meta, indent=2))
+            as_if_created_normally(tmp)
             if directory.exists():
                 shutil.rmtree(directory)
             os.replace(tmp, directory)
