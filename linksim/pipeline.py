@@ -411,7 +411,7 @@ class Run:
                                                           "base_model": base.model_dir.name})
         model_dir = self.cache_dir / "models" / f"{tag}-{key}"
         if model_dir.exists() and not self.retrain:
-            codec, cached = Codec.load(model_dir), True
+            codec, cached = self._load_cached(model_dir), True
             self.echo(f"codec {tag}: loaded from {model_dir}")
         else:
             codec = Codec.load(base.model_dir)  # a fresh copy of the base model
@@ -432,13 +432,26 @@ class Run:
 
     @staticmethod
     def _save_model(codec: Codec, model_dir: Path, link_layer) -> None:
-        codec.save(model_dir)
-        (model_dir / "history.json").write_text(json.dumps(codec.history))
+        """The model cache entry, complete before it becomes visible (one atomic rename)."""
+        extras = {"history.json": json.dumps(codec.history)}
         if isinstance(link_layer, QuantizeSTE):
             lo, hi = link_layer.quantizer_range()
-            (model_dir / "trained_quantizer.json").write_text(json.dumps(
+            extras["trained_quantizer.json"] = json.dumps(
                 {"law": link_layer.law, "bits": link_layer.bits, "mu": link_layer.mu,
-                 "lo": lo, "hi": hi}))
+                 "lo": lo, "hi": hi})
+        codec.save(model_dir, extra_files=extras)
+
+    @staticmethod
+    def _load_cached(model_dir: Path) -> Codec:
+        """A model cache entry, or bad input naming the entry and how to clear it."""
+        try:
+            if not (model_dir / "history.json").is_file():
+                raise LinksimInputError(f"{model_dir}: history.json is missing")
+            return Codec.load(model_dir)
+        except LinksimInputError as exc:
+            raise LinksimInputError(
+                f"corrupt or incomplete model cache entry {model_dir} ({exc}); remove it with "
+                f"`rm -r '{model_dir}'` (or rerun with --retrain) to train it again") from exc
 
     @staticmethod
     def _copy_to_run(model_dir: Path, run_dir: Path, tag: str, title: str) -> None:
@@ -463,7 +476,7 @@ class Run:
                               {"n_per_set": n_each} if n_each else None)
         model_dir = self.cache_dir / "models" / f"{tag}-{key}"
         if model_dir.exists() and not self.retrain:
-            codec = Codec.load(model_dir)
+            codec = self._load_cached(model_dir)
             cached = True
             self.echo(f"codec {tag}: loaded from {model_dir}")
         else:

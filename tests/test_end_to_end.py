@@ -144,3 +144,29 @@ def test_report_page(tiny_run, tmp_path):
         assert title in page, title
     bad = CliRunner().invoke(main, ["report", str(tmp_path)])
     assert bad.exit_code == 2 and "not a linksim run directory" in bad.output
+
+
+@pytest.mark.parametrize("damage", ["garbage_keras", "no_history"])
+def test_corrupt_model_cache_entry_is_named_with_the_command_to_clear_it(tiny_run, tmp_path,
+                                                                        damage):
+    """A damaged or incomplete model cache entry: exit 2 naming the entry and how to clear it
+    (Keras alone says "File not found" for a damaged file); --retrain replaces it."""
+    import shutil
+
+    tmp, _, _, _ = tiny_run
+    shutil.copytree(tmp / "cache", tmp_path / "cache")
+    path = scenarios.write(tmp_path)
+    [entry, *_] = sorted((tmp_path / "cache" / "models").iterdir())
+    if damage == "garbage_keras":
+        (entry / "encoder.keras").write_bytes(b"\0" * 4096)
+    else:
+        (entry / "history.json").unlink()
+    res = CliRunner().invoke(main, ["run", str(path), "--no-progress"])
+    assert res.exit_code == 2, res.output
+    assert f"corrupt or incomplete model cache entry {entry}" in res.output
+    assert f"rm -r '{entry}'" in res.output and "Traceback" not in res.output
+    assert "damaged" in res.output if damage == "garbage_keras" else "history.json" in res.output
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    res = CliRunner().invoke(main, ["run", str(path), "--no-progress", "--retrain"])
+    assert res.exit_code == 0, res.output
+    assert (entry / "history.json").is_file()

@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -103,6 +104,27 @@ def check_compression_ratio(cr: int, num_rows: int, num_antennas: int) -> int:
             f"compression ratio {cr} does not divide 2*Na*Nt = {total}")
     return total // cr
 
+
+
+def load_keras_file(path: Path) -> keras.Model:
+    """``keras.models.load_model(path, compile=False)`` with the file checked first: a missing
+    file and a damaged one (not a ``.keras`` zip archive) are told apart (Keras reports both
+    as "File not found").
+
+    Raises
+    ------
+    ValueError
+        The file is missing or is not a readable ``.keras`` archive (message names the path).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path.name} is missing")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path.name} is damaged (not a .keras zip archive)")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path.name} is damaged ({exc})") from exc
 
 class Codec:
     """Base class of all CSI codecs.
@@ -281,8 +303,11 @@ class Codec:
         return err / np.where(ref > 0, ref, 1.0)
 
     # -- persistence --------------------------------------------------------------------------
-    def save(self, directory: str | os.PathLike) -> Path:
-        """Write ``codec.json``, ``encoder.keras`` and ``decoder.keras`` atomically to ``directory``."""
+    def save(self, directory: str | os.PathLike, extra_files: dict[str, str] | None = None
+             ) -> Path:
+        """Write ``codec.json``, ``encoder.keras`` and ``decoder.keras`` (and ``extra_files``,
+        name -> text, such as the training history) atomically to ``directory``: everything is
+        written under a temporary name first, so the directory appears complete or not at all."""
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
@@ -295,6 +320,8 @@ class Codec:
                     "sample_normalization": self.sample_normalization,
                     "codeword_length": self.codeword_length}
             (tmp / "codec.json").write_text(json.dumps(meta, indent=2))
+            for name, text in (extra_files or {}).items():
+                (tmp / name).write_text(text)
             as_if_created_normally(tmp)
             if directory.exists():
                 shutil.rmtree(directory)
@@ -312,8 +339,8 @@ class Codec:
 
     def load_models(self, directory: Path) -> None:
         """Read the Keras models written by :meth:`save_models` into this codec."""
-        self.encoder = keras.models.load_model(directory / "encoder.keras", compile=False)
-        self.decoder = keras.models.load_model(directory / "decoder.keras", compile=False)
+        self.encoder = load_keras_file(directory / "encoder.keras")
+        self.decoder = load_keras_file(directory / "decoder.keras")
 
     @staticmethod
     def load(directory: str | os.PathLike) -> Codec:
