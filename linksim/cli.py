@@ -78,6 +78,10 @@ def validate(scenario: Path) -> None:
 
     try:
         sc = load_scenario(scenario)
+        if sc.codecs:
+            from linksim.pipeline import check_codecs
+
+            check_codecs(sc)  # build them as run does
     except LinksimInputError as exc:
         _fail(exc)
     n_codecs = sum(len(c.compression_ratios) for c in sc.codecs)

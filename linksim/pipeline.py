@@ -139,6 +139,57 @@ def load_split(cfg, split: str, seed: int, cache_dir: Path, progress: bool = Fal
 
 
 
+def output_head_of(sc: Scenario, spec) -> str:
+    """The output head a codec spec is built with: its ``output_head`` option, else
+    ``preprocessing.output_head``; a plug-in whose constructor takes no ``output_head`` keeps
+    its class's own."""
+    cls = get_codec_class(spec.name)
+    if not cls.accepts_output_head():
+        return cls.default_output_head
+    return spec.options.get("output_head", sc.preprocessing.output_head)
+
+
+def build_codec(sc: Scenario, spec, cr: int) -> Codec:
+    """The untrained codec of ``codecs[i]`` at compression ratio ``cr``: its class built with
+    ``(cr, Na, Nt, **options)`` and the output head of :func:`output_head_of`."""
+    cls = get_codec_class(spec.name)
+    options = dict(spec.options)
+    if cls.accepts_output_head():
+        options["output_head"] = output_head_of(sc, spec)
+    return cls(cr, sc.preprocessing.num_delay_rows, sc.num_bs_antennas, **options)
+
+
+def check_codecs(sc: Scenario) -> None:
+    """Build every codec x CR of the scenario as a run would, before any data: ``validate``
+    and ``run`` refuse the same scenarios.
+
+    Raises
+    ------
+    LinksimInputError
+        A codec class that is abstract or not a :class:`Codec`, an option its constructor does
+        not take, or a constructor that fails; the message names ``codecs[i]``.
+    """
+    import inspect
+
+    for i, spec in enumerate(sc.codecs):
+        cls = get_codec_class(spec.name)
+        if not (isinstance(cls, type) and issubclass(cls, Codec)) or cls is Codec \
+                or inspect.isabstract(cls):
+            raise LinksimInputError(f"codecs[{i}].name: {spec.name!r} is not a concrete codec "
+                                    "class (a subclass of linksim.codecs.base.Codec)")
+        for cr in spec.compression_ratios:
+            try:
+                build_codec(sc, spec, cr)
+            except LinksimInputError as exc:
+                raise LinksimInputError(f"codecs[{i}] ({spec.name}, CR {cr}): {exc}") from exc
+            except TypeError as exc:
+                raise LinksimInputError(f"codecs[{i}].options: {spec.name} CR {cr} cannot be "
+                                        f"built with these options ({exc})") from exc
+            except Exception as exc:  # a plug-in's own constructor: reported, not swallowed
+                raise LinksimInputError(f"codecs[{i}]: {spec.name} CR {cr} fails to build "
+                                        f"({type(exc).__name__}: {exc})") from exc
+
+
 def reserve_run_dir(out_root: Path, name: str) -> tuple[Path, Path]:
     """Create this run's hidden working directory ``out_root/.NAME-STAMP[-k].partial`` and
     return it with the name it will be renamed to when the run completes.
@@ -305,13 +356,8 @@ class Run:
         tc.links = make_links(specs, z_train, trained_range)
 
     def _output_head(self, spec) -> str:
-        """The output head a codec spec is built with: its ``output_head`` option, else
-        ``preprocessing.output_head``; a plug-in whose constructor takes no ``output_head``
-        keeps its class's own."""
-        cls = get_codec_class(spec.name)
-        if not cls.accepts_output_head():
-            return cls.default_output_head
-        return spec.options.get("output_head", self.sc.preprocessing.output_head)
+        """The output head a codec spec is built with (:func:`output_head_of`)."""
+        return output_head_of(self.sc, spec)
 
     @staticmethod
     def _fit_normalizer(fit, rule, mode: str, label: str) -> transforms.Normalizer:
@@ -468,7 +514,7 @@ class Run:
 
         ``xn``: normalised ``{"train", "val"}`` inputs, arrays or (``training.stream``)
         :class:`~linksim.streaming.StreamedCsi` sources read from disk during training."""
-        sc, na, tr = self.sc, self.sc.preprocessing.num_delay_rows, self.sc.training
+        sc, tr = self.sc, self.sc.training
         cls = get_codec_class(spec.name)
         fb_label = train_fb.label()
         tag = f"{cls.name}_cr{cr}_{train_set}" + ("" if fb_label == "ideal" else f"_{fb_label}")
@@ -483,10 +529,7 @@ class Run:
             import keras
 
             keras.utils.set_random_seed(derive_seed(sc.seed, "init", tag))
-            options = dict(spec.options)
-            if cls.accepts_output_head():
-                options["output_head"] = self._output_head(spec)
-            codec = cls(cr, na, sc.num_bs_antennas, **options)
+            codec = build_codec(sc, spec, cr)
             codec.normalizer = norm
             codec.sample_normalization = sc.preprocessing.sample_normalization
             settings = TrainSettings(
@@ -730,6 +773,7 @@ class Run:
         sc = self.sc
         out_root = Path(sc.output_dir)
         created_root = not out_root.exists()
+        check_codecs(sc)
         tmp, final = reserve_run_dir(out_root, sc.name)
         try:
             t_all = time.perf_counter()

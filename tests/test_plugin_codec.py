@@ -1,6 +1,7 @@
 """A codec outside linksim, named by class path in the scenario, runs through the whole chain."""
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from linksim.cli import main
@@ -80,3 +81,35 @@ def test_plugin_without_output_head_keeps_its_own(tmp_path):
     assert "output_head" not in loaded.config()
     df = pd.read_csv(run_dir / "results.csv")
     assert (df[df["kind"] == "codec"]["range_floor_db"] < -40).all()
+
+
+class RaisingCodec(Codec):
+    """A plug-in whose constructor fails (a bug in the plug-in, or an option it refuses)."""
+
+    name = "raising"
+
+    def __init__(self, *args, **kwargs):
+        raise RuntimeError("this plug-in is broken")
+
+
+@pytest.mark.parametrize("codec,expected", [
+    ({"name": "csinet", "options": {"no_such_option": 3}},
+     "codecs[0].options: csinet CR 4 cannot be built with these options"),
+    ({"name": "tests.test_plugin_codec:RaisingCodec"},
+     ("codecs[0]: tests.test_plugin_codec:RaisingCodec CR 4 fails to build (RuntimeError: this "
+      "plug-in is broken)")),
+    ({"name": "linksim.codecs.base:Codec"},
+     "codecs[0].name: 'linksim.codecs.base:Codec' is not a concrete codec class"),
+    ({"name": "docs.examples.my_codec:LinearCodec", "options": {"hidden": "wide"}},
+     "codecs[0]"),
+])
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_validate_refuses_what_run_cannot_build(tmp_path, codec, expected, command):
+    """``validate`` builds every codec as ``run`` does (issue 17, class 7): both exit 2 with
+    the codec named, before any data or run directory."""
+    path = scenarios.write(tmp_path, {"codecs": [dict(codec, compression_ratios=[4])]})
+    res = CliRunner().invoke(main, [command, str(path), "--no-progress"][:3 if command == "run"
+                                                                         else 2])
+    assert res.exit_code == 2, res.output
+    assert expected in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "cache").exists()
