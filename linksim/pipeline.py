@@ -34,8 +34,9 @@ from channels.dataset import (
     default_cache_dir,
     load_csinet_split,
     load_or_generate,
+    split_path,
 )
-from linksim import estimation, metrics, plots, precoding, transforms
+from linksim import estimation, metrics, plots, precoding, resources, transforms
 from linksim.codecs.base import OUTPUT_HEADS, Codec, get_codec_class
 from linksim.errors import LinksimInputError
 from linksim.feedback import (
@@ -258,22 +259,42 @@ class Run:
         self.warn = warn or (lambda msg: echo(f"WARNING: {msg}"))
 
     # -- stage 1: channels --------------------------------------------------------------------
-    def load_data(self) -> None:
-        """Generate or load every split the scenario needs."""
-        t0 = time.perf_counter()
+    def needed_splits(self) -> list[tuple[str, str, bool]]:
+        """Every split the run loads, once: ``(data set, "train" | "val" | "test", on_disk)``;
+        with ``training.stream`` the train/val splits of ``train_sets`` stay on disk (read
+        block by block)."""
         tr = self.sc.training
         train_names = list(tr.train_sets) + [n for m in tr.mixtures for n in m.sets]
         train_names += [ft.target for ft in tr.fine_tune]
         need = [(n, split) for split in ("train", "val") for n in train_names if self.sc.codecs]
         need += [(n, "train") for n in tr.train_sets if self.sc.baselines]
         need += [(n, "test") for n in self.sc.evaluation.test_sets]
-        # streaming: the train/val splits of train_sets stay on disk (read block by block)
         on_disk = {(n, s) for n in tr.train_sets for s in ("train", "val")} if tr.stream else ()
-        for name, split in dict.fromkeys(need):
+        return [(n, s, (n, s) in on_disk) for n, s in dict.fromkeys(need)]
+
+    def check_resources(self) -> dict:
+        """Refuse up front a run whose data sets cannot fit in memory or in the cache
+        (:func:`linksim.resources.check_resources`)."""
+        splits = []
+        for name, split, on_disk in self.needed_splits():
+            cfg = self.sc.datasets[name]
+            if cfg.family == "csinet_mat":
+                continue
+            seed = derive_seed(self.sc.seed, "dataset", name, split)
+            n = getattr(cfg, f"n_{split}")
+            cached = split_path(cfg.generator_config(), split, n, seed, self.cache_dir).exists()
+            splits.append((name, split, cfg, n, on_disk, cached))
+        return resources.check_resources(splits, self.sc.preprocessing.num_delay_rows,
+                                         self.cache_dir)
+
+    def load_data(self) -> None:
+        """Generate or load every split the scenario needs."""
+        t0 = time.perf_counter()
+        for name, split, on_disk in self.needed_splits():
             cfg = self.sc.datasets[name]
             seed = derive_seed(self.sc.seed, "dataset", name, split)
             ds, path, how = load_split(cfg, split, seed, self.cache_dir, progress=self.progress,
-                                       lazy=(name, split) in on_disk)
+                                       lazy=on_disk)
             self.echo(f"data  {name}/{split}: {len(ds)} channels {how} ({path})")
             self.datasets[(name, split)] = ds
             self.dataset_files[f"{name}/{split}"] = {
@@ -774,6 +795,7 @@ class Run:
         out_root = Path(sc.output_dir)
         created_root = not out_root.exists()
         check_codecs(sc)
+        self.check_resources()
         tmp, final = reserve_run_dir(out_root, sc.name)
         try:
             t_all = time.perf_counter()

@@ -180,3 +180,38 @@ def test_runs_started_in_the_same_second_get_distinct_directories(tmp_path):
     finals = {f for _, f in reserved}
     assert len(tmps) == 3 and len(finals) == 3
     assert all(t.is_dir() and t.name.startswith(".same-") for t in tmps)
+
+
+def test_data_sets_larger_than_memory_are_refused_up_front(tmp_path):
+    """``n_train: 10**12`` validates as a number, but ``run`` refuses it before allocating
+    anything (issue 17, class 3), naming the field and the memory it would need."""
+    path = scenarios.write(tmp_path, {"datasets.uma_small.n_train": 10**12})
+    res = invoke("run", path, "--no-progress")
+    assert res.exit_code == 2, res.output
+    assert "datasets.uma_small.n_train: the run's data sets need about" in res.output
+    assert "PB of memory" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "cache").exists()
+
+
+def test_resource_estimates():
+    """The estimates scale with the split sizes; streamed splits cost no memory; a full disk is
+    refused with the cache named."""
+    from pathlib import Path
+
+    from linksim.errors import LinksimInputError
+    from linksim.resources import check_resources, split_disk_bytes, split_memory_bytes
+
+    sc = load_scenario(Path(__file__).parent.parent / "scenarios" / "cost2100_indoor.yaml")
+    cfg = sc.datasets["indoor"]
+    assert split_disk_bytes(cfg, 10_000) == 10_000 * (32 * 32 * 8 + 4)  # the cached h5 files
+    assert split_memory_bytes(cfg, 10_000, 32, on_disk=True) == 0
+    assert split_memory_bytes(cfg, 20_000, 32, False) == 2 * split_memory_bytes(cfg, 10_000, 32,
+                                                                                False)
+    splits = [("indoor", "train", cfg, 10_000, False, False)]
+    est = check_resources(splits, 32, Path("/nonexistent"), memory=10**12, free=10**12)
+    assert est["disk_bytes"] == split_disk_bytes(cfg, 10_000)
+    with pytest.raises(LinksimInputError, match=r"datasets.indoor.n_train: generating the data "
+                                                r"sets needs about 82 MB in the cache"):
+        check_resources(splits, 32, Path("/nonexistent"), memory=10**12, free=10**6)
+    cached = [("indoor", "train", cfg, 10_000, False, True)]
+    assert check_resources(cached, 32, Path("/x"), memory=10**12, free=10**6)["disk_bytes"] == 0
