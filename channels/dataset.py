@@ -29,6 +29,7 @@ import weakref
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import h5py
@@ -261,14 +262,69 @@ def _write_meta(f: h5py.File, meta: dict) -> None:
     f.attrs["meta"] = json.dumps(meta, sort_keys=True, default=str)
 
 
+#: Rows per read when a checksum is computed over an array on disk.
+_CHECK_ROWS = 4096
+
+
+def _digest() -> hashlib._Hash:
+    """The content checksum of a data set array: BLAKE2b-128 of its C-order bytes."""
+    return hashlib.blake2b(digest_size=16)
+
+
+def _update(h, arr: np.ndarray) -> None:
+    h.update(np.ascontiguousarray(arr).data)
+
+
+def _write_checksums(f: h5py.File, digests: dict[str, str]) -> None:
+    """The arrays' content checksums, written last, inside the atomic write."""
+    f.attrs["checksums"] = json.dumps(digests, sort_keys=True)
+
+
+def _verify_checksums(path: Path, f: h5py.File, arrays: dict) -> None:
+    """Check every array (numpy, or an ``h5py.Dataset`` read block by block) against the
+    checksum stored when the file was written. Files written before checksums existed carry
+    none and are not checked.
+
+    Raises
+    ------
+    DatasetError
+        The checksums attribute is unreadable or an array's content differs (the file was
+        changed or damaged after it was written).
+    """
+    raw = f.attrs.get("checksums")
+    if raw is None:
+        return
+    try:
+        stored = json.loads(raw)
+    except (TypeError, ValueError) as exc:
+        raise DatasetError(f"{path}: corrupt data set (unreadable checksums: {exc})") from exc
+    for name, arr in arrays.items():
+        if name not in stored:
+            continue
+        h = _digest()
+        if isinstance(arr, h5py.Dataset) and arr.ndim:
+            for i in range(0, arr.shape[0], _CHECK_ROWS):
+                _update(h, arr[i:i + _CHECK_ROWS])
+        else:
+            _update(h, np.asarray(arr))
+        if h.hexdigest() != stored[name]:
+            raise DatasetError(f"{path}: corrupt data set (the content of {name!r} does not "
+                               "match the checksum written with it)")
+
+
 def _write_h5(path: Path, fmt: str, version: int, meta: dict, arrays: dict[str, np.ndarray],
               attrs: dict | None = None) -> None:
     """Write named arrays (chunked if ``ndim >= 2``) and attributes atomically."""
     with _atomic_h5(path) as f:
         _write_header(f, fmt, version, attrs or {})
         _write_meta(f, meta)
+        digests = {}
         for name, arr in arrays.items():
             _create_array(f, name, data=arr)
+            h = _digest()
+            _update(h, np.asarray(arr))
+            digests[name] = h.hexdigest()
+        _write_checksums(f, digests)
 
 
 def _open_h5(path: Path, fmt: str, version: int) -> h5py.File:
@@ -313,6 +369,10 @@ def _read_h5(path: Path, fmt: str, version: int, names: tuple[str, ...],
         arrays = {n: f[n] if n in lazy else f[n][...] for n in names}
         extra = {a: f.attrs[a] for a in attrs}
         meta = json.loads(f.attrs["meta"])
+        _verify_checksums(path, f, arrays)
+    except DatasetError:
+        f.close()
+        raise
     except (OSError, KeyError, ValueError) as exc:
         f.close()
         raise DatasetError(f"{path}: corrupt or unreadable data set ({exc})") from exc
@@ -641,19 +701,27 @@ def generate_to_file(generator_config: dict, split: str, n: int, seed: int, path
         _write_header(f, plan.fmt, plan.version, plan.attrs)
         out = {k: _create_array(f, k, shape=shape, dtype=dtype)
                for k, (shape, dtype) in plan.arrays.items()}
+        digests = {k: _digest() for k in out}
         for k, v in plan.fixed.items():
             _create_array(f, k, data=v)
+            digests[k] = _digest()
+            _update(digests[k], np.asarray(v))
         done = 0
         with contextlib.closing(plan.blocks) as blocks:  # stops a process pool on errors
             for start, block in blocks:
+                if start != done:
+                    raise RuntimeError(f"generation block at sample {start}, expected {done}")
                 for k, v in block.items():
+                    v = np.asarray(v, dtype=out[k].dtype)
                     out[k][start:start + len(v)] = v
+                    _update(digests[k], v)
                 done = start + len(next(iter(block.values())))
         if done != n:
             raise RuntimeError(f"generation stopped at sample {done} of {n}")
         meta = plan.meta()
         meta["split"] = split
         _write_meta(f, meta)
+        _write_checksums(f, {k: h.hexdigest() for k, h in digests.items()})
     return Path(path)
 
 
@@ -680,6 +748,24 @@ def load_or_generate(generator_config: dict, split: str, n: int, seed: int,
     """
     path = split_path(generator_config, split, n, seed, cache_dir)
     if path.exists():
-        return read_dataset(path, lazy=lazy), path, True
+        try:
+            return read_dataset(path, lazy=lazy), path, True
+        except DatasetError as exc:
+            aside = move_aside(path)
+            warnings.warn(f"{exc}; moved to {aside} and generated again", CacheRepairWarning,
+                          stacklevel=2)
     generate_to_file(generator_config, split, n, seed, path, progress=progress)
     return read_dataset(path, lazy=lazy), path, False
+
+
+class CacheRepairWarning(UserWarning):
+    """A corrupt cache entry was moved aside and rebuilt."""
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a corrupt cache file to ``<name>.corrupt-<UTC stamp>`` beside it (kept for
+    inspection, never read again) and return the new path."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    os.replace(path, aside)
+    return aside

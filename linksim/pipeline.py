@@ -19,6 +19,7 @@ import os
 import platform
 import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -30,6 +31,7 @@ from tqdm.auto import tqdm
 
 from channels.dataset import (
     AdDataset,
+    CacheRepairWarning,
     CirDataset,
     default_cache_dir,
     load_csinet_split,
@@ -293,8 +295,16 @@ class Run:
         for name, split, on_disk in self.needed_splits():
             cfg = self.sc.datasets[name]
             seed = derive_seed(self.sc.seed, "dataset", name, split)
-            ds, path, how = load_split(cfg, split, seed, self.cache_dir, progress=self.progress,
-                                       lazy=on_disk)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", CacheRepairWarning)
+                ds, path, how = load_split(cfg, split, seed, self.cache_dir,
+                                           progress=self.progress, lazy=on_disk)
+            for w in caught:
+                if issubclass(w.category, CacheRepairWarning):
+                    self.warnings.append(str(w.message))
+                    self.warn(str(w.message))
+                else:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
             self.echo(f"data  {name}/{split}: {len(ds)} channels {how} ({path})")
             self.datasets[(name, split)] = ds
             self.dataset_files[f"{name}/{split}"] = {

@@ -105,7 +105,9 @@ def test_shipped_scenarios_validate():
         load_scenario(path)
 
 
-def test_corrupt_cached_dataset_exits_2_and_leaves_no_run_dir(tmp_path):
+def test_unreadable_cached_dataset_is_moved_aside_and_regenerated(tmp_path):
+    """A cache file that is not HDF5 at all (truncated, overwritten): the run says so, keeps it
+    as ``<name>.corrupt-<stamp>``, generates the split again and completes."""
     path = scenarios.write(tmp_path)
     sc = load_scenario(path)
     cfg = sc.datasets["uma_small"]
@@ -114,10 +116,13 @@ def test_corrupt_cached_dataset_exits_2_and_leaves_no_run_dir(tmp_path):
     bad = tmp_path / "cache" / f"uma-train-{key}.h5"
     bad.parent.mkdir(parents=True)
     bad.write_bytes(np.random.default_rng(0).bytes(1000))
-    res = invoke("run", path, "--no-progress")
-    assert res.exit_code == 2, res.output
+    res = CliRunner().invoke(main, ["run", str(path), "--no-progress"])
+    assert res.exit_code == 0, res.output
     assert f"{bad}: corrupt or unreadable data set" in res.output
-    assert not (tmp_path / "runs").exists()
+    assert "moved to" in res.output and "generated again" in res.output
+    [aside] = bad.parent.glob(f"{bad.name}.corrupt-*")
+    assert aside.read_bytes() == np.random.default_rng(0).bytes(1000)
+    assert bad.is_file() and len(list((tmp_path / "runs").iterdir())) == 1
 
 
 def test_foreign_hdf5_is_rejected(tmp_path):

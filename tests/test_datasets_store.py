@@ -126,3 +126,49 @@ def test_cache_files_and_model_directories_follow_the_umask(tmp_path):
             assert stat.S_IMODE(f.stat().st_mode) == 0o664, f.name
     finally:
         os.umask(old)
+
+
+@pytest.mark.parametrize("payload", ["finite", "nan"])
+def test_changed_bytes_inside_a_cached_split_are_detected_and_regenerated(tmp_path, payload):
+    """Issue 17, class 1: overwriting 4 KiB inside a cached data set with finite bytes (or NaN)
+    used to change 128 samples silently. The content checksum written with the file catches it
+    on load; the cache moves the file aside and generates the split again, identical to the
+    original."""
+    import warnings
+
+    from channels.dataset import CacheRepairWarning, load_or_generate, split_path
+
+    cfg = {"family": "cost2100", "environment": "indoor_5.3GHz", "num_bs_antennas": 8,
+           "num_subcarriers": 64, "bandwidth_hz": 20e6, "num_delay_rows": 8}
+    ds, path, cached = load_or_generate(cfg, "train", 600, 7, tmp_path)
+    assert not cached and path == split_path(cfg, "train", 600, 7, tmp_path)
+    reference = ds.h_ad.copy()
+    with h5py.File(path, "r") as f:
+        offset = f["h_ad"].id.get_offset()  # None when chunked: find the first chunk
+        if offset is None:
+            offset = f["h_ad"].id.get_chunk_info(0).byte_offset
+    raw = bytearray(path.read_bytes())
+    fill = (np.full(512, np.nan, np.float64) if payload == "nan"
+            else np.random.default_rng(1).standard_normal(512)).tobytes()
+    raw[offset + 4096:offset + 8192] = fill
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DatasetError, match="does not match the checksum"):
+        read_dataset(path)
+    with pytest.warns(CacheRepairWarning, match="corrupt data set"):
+        ds2, path2, cached2 = load_or_generate(cfg, "train", 600, 7, tmp_path)
+    assert not cached2 and path2 == path
+    np.testing.assert_array_equal(ds2.h_ad, reference)
+    assert len(list(tmp_path.glob(f"{path.name}.corrupt-*"))) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_or_generate(cfg, "train", 600, 7, tmp_path)  # now clean and from the cache
+
+
+def test_lazy_reads_are_checked_too(tmp_path):
+    ds = _ad(n=50)
+    path = tmp_path / "ad.h5"
+    write_ad(path, ds)
+    with h5py.File(path, "r+") as f:
+        f["h_ad"][3] = f["h_ad"][3] * 2
+    with pytest.raises(DatasetError, match="'h_ad' does not match"):
+        read_dataset(path, lazy=True)

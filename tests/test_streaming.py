@@ -165,6 +165,10 @@ def test_lazy_read_errors_name_the_file_and_close_it(tmp_path):
     with h5py.File(bad, "a") as f:
         del f["energy_kept"]
         f["energy_kept"] = np.ones(3)
+    with pytest.raises(DatasetError, match="shapes.h5: corrupt data set"):  # the checksum
+        read_dataset(bad, lazy=True)
+    with h5py.File(bad, "a") as f:  # without checksums (files written before them)
+        del f.attrs["checksums"]
     with pytest.raises(DatasetError, match="shapes.h5: inconsistent array shapes"):
         read_dataset(bad, lazy=True)
     with pytest.raises(DatasetError, match="missing.h5: data set file not found"):
