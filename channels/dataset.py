@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import filelock
 import h5py
 import numpy as np
 
@@ -747,15 +748,26 @@ def load_or_generate(generator_config: dict, split: str, n: int, seed: int,
     (dataset, path, from_cache)
     """
     path = split_path(generator_config, split, n, seed, cache_dir)
-    if path.exists():
-        try:
-            return read_dataset(path, lazy=lazy), path, True
-        except DatasetError as exc:
-            aside = move_aside(path)
-            warnings.warn(f"{exc}; moved to {aside} and generated again", CacheRepairWarning,
-                          stacklevel=2)
-    generate_to_file(generator_config, split, n, seed, path, progress=progress)
-    return read_dataset(path, lazy=lazy), path, False
+    # One process builds an entry; another run that needs it waits, then reads it.
+    with cache_lock(path):
+        if path.exists():
+            try:
+                return read_dataset(path, lazy=lazy), path, True
+            except DatasetError as exc:
+                aside = move_aside(path)
+                warnings.warn(f"{exc}; moved to {aside} and generated again",
+                              CacheRepairWarning, stacklevel=2)
+        generate_to_file(generator_config, split, n, seed, path, progress=progress)
+        return read_dataset(path, lazy=lazy), path, False
+
+
+def cache_lock(path: Path) -> filelock.FileLock:
+    """The lock of one cache entry (``<entry>.lock`` beside it, :mod:`filelock`): held while
+    the entry is checked, built or repaired, so that two runs sharing a cache never build the
+    same entry twice nor read one half-built."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return filelock.FileLock(path.with_name(path.name + ".lock"), mode=0o666)
 
 
 class CacheRepairWarning(UserWarning):

@@ -33,6 +33,7 @@ from channels.dataset import (
     AdDataset,
     CacheRepairWarning,
     CirDataset,
+    cache_lock,
     default_cache_dir,
     load_csinet_split,
     load_or_generate,
@@ -487,22 +488,23 @@ class Run:
                               members=[ft.target], extra={"fine_tune": ft.model_dump(),
                                                           "base_model": base.model_dir.name})
         model_dir = self.cache_dir / "models" / f"{tag}-{key}"
-        if model_dir.exists() and not self.retrain:
-            codec, cached = self._load_cached(model_dir), True
-            self.echo(f"codec {tag}: loaded from {model_dir}")
-        else:
-            codec = Codec.load(base.model_dir)  # a fresh copy of the base model
-            xn = {k: codec.ue_prepare(v)[0] for k, v in xs.items()}
-            settings = TrainSettings(epochs=ft.epochs, batch_size=sc.training.batch_size,
-                                     learning_rate=ft.learning_rate, schedule="constant",
-                                     seed=derive_seed(sc.seed, "fine-tune", tag))
-            link_layer = training_link(train_fb, seed=derive_seed(sc.seed, "train-link", tag))
-            codec.fit(xn["train"], xn["val"], settings, progress=self.progress,
-                      train_link=link_layer)
-            self._save_model(codec, model_dir, link_layer)
-            cached = False
-            self.echo(f"codec {tag}: fine-tuned on {ft.n_samples} {ft.target} samples, best val "
-                      f"MSE {min(r['val_loss'] for r in codec.history):.3e}")
+        with cache_lock(model_dir):  # one run trains an entry; others wait, then load it
+            if model_dir.exists() and not self.retrain:
+                codec, cached = self._load_cached(model_dir), True
+                self.echo(f"codec {tag}: loaded from {model_dir}")
+            else:
+                codec = Codec.load(base.model_dir)  # a fresh copy of the base model
+                xn = {k: codec.ue_prepare(v)[0] for k, v in xs.items()}
+                settings = TrainSettings(epochs=ft.epochs, batch_size=sc.training.batch_size,
+                                         learning_rate=ft.learning_rate, schedule="constant",
+                                         seed=derive_seed(sc.seed, "fine-tune", tag))
+                link_layer = training_link(train_fb, seed=derive_seed(sc.seed, "train-link", tag))
+                codec.fit(xn["train"], xn["val"], settings, progress=self.progress,
+                          train_link=link_layer)
+                self._save_model(codec, model_dir, link_layer)
+                cached = False
+                self.echo(f"codec {tag}: fine-tuned on {ft.n_samples} {ft.target} samples, best val "
+                          f"MSE {min(r['val_loss'] for r in codec.history):.3e}")
         self._copy_to_run(model_dir, run_dir, tag, f"{codec.name} CR{codec.compression_ratio} "
                           f"{label}")
         return TrainedCodec(codec, label, [], model_dir, cached, base.train_feedback)
@@ -552,30 +554,31 @@ class Run:
         key = self._model_key(spec, cr, train_set, train_fb, members,
                               {"n_per_set": n_each} if n_each else None)
         model_dir = self.cache_dir / "models" / f"{tag}-{key}"
-        if model_dir.exists() and not self.retrain:
-            codec = self._load_cached(model_dir)
-            cached = True
-            self.echo(f"codec {tag}: loaded from {model_dir}")
-        else:
-            import keras
+        with cache_lock(model_dir):  # one run trains an entry; others wait, then load it
+            if model_dir.exists() and not self.retrain:
+                codec = self._load_cached(model_dir)
+                cached = True
+                self.echo(f"codec {tag}: loaded from {model_dir}")
+            else:
+                import keras
 
-            keras.utils.set_random_seed(derive_seed(sc.seed, "init", tag))
-            codec = build_codec(sc, spec, cr)
-            codec.normalizer = norm
-            codec.sample_normalization = sc.preprocessing.sample_normalization
-            settings = TrainSettings(
-                epochs=tr.epochs, batch_size=tr.batch_size, learning_rate=tr.learning_rate,
-                schedule=tr.schedule, lr_min=tr.lr_min, warmup_epochs=tr.warmup_epochs,
-                seed=derive_seed(sc.seed, "train", tag))
-            link_layer = training_link(train_fb, seed=derive_seed(sc.seed, "train-link", tag))
-            ts = time.perf_counter()
-            codec.fit(xn["train"], xn["val"], settings, progress=self.progress,
-                      train_link=link_layer)
-            rate = tr.epochs * len(xn["train"]) / (time.perf_counter() - ts)
-            self._save_model(codec, model_dir, link_layer)
-            cached = False
-            self.echo(f"codec {tag}: trained, best val MSE "
-                      f"{min(r['val_loss'] for r in codec.history):.3e} ({rate:.0f} samples/s)")
+                keras.utils.set_random_seed(derive_seed(sc.seed, "init", tag))
+                codec = build_codec(sc, spec, cr)
+                codec.normalizer = norm
+                codec.sample_normalization = sc.preprocessing.sample_normalization
+                settings = TrainSettings(
+                    epochs=tr.epochs, batch_size=tr.batch_size, learning_rate=tr.learning_rate,
+                    schedule=tr.schedule, lr_min=tr.lr_min, warmup_epochs=tr.warmup_epochs,
+                    seed=derive_seed(sc.seed, "train", tag))
+                link_layer = training_link(train_fb, seed=derive_seed(sc.seed, "train-link", tag))
+                ts = time.perf_counter()
+                codec.fit(xn["train"], xn["val"], settings, progress=self.progress,
+                          train_link=link_layer)
+                rate = tr.epochs * len(xn["train"]) / (time.perf_counter() - ts)
+                self._save_model(codec, model_dir, link_layer)
+                cached = False
+                self.echo(f"codec {tag}: trained, best val MSE "
+                          f"{min(r['val_loss'] for r in codec.history):.3e} ({rate:.0f} samples/s)")
         self._copy_to_run(model_dir, run_dir, tag,
                           f"{spec.name} CR{cr} on {train_set}, trained on {fb_label}")
         return TrainedCodec(codec, train_set, [], model_dir, cached, fb_label)

@@ -172,3 +172,37 @@ def test_lazy_reads_are_checked_too(tmp_path):
         f["h_ad"][3] = f["h_ad"][3] * 2
     with pytest.raises(DatasetError, match="'h_ad' does not match"):
         read_dataset(path, lazy=True)
+
+
+def test_two_runs_sharing_a_cache_build_an_entry_once(tmp_path, monkeypatch):
+    """Issue 17, class 6: the cache entry's file lock makes a second user wait for the first
+    one's split and read it, instead of generating it again (or reading it half-written)."""
+    import threading
+    import time
+
+    from channels import dataset
+
+    calls = []
+    real = dataset.generate_to_file
+
+    def slow_generate(*args, **kwargs):
+        calls.append(threading.get_ident())
+        time.sleep(0.5)  # long enough for the other thread to reach the lock
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dataset, "generate_to_file", slow_generate)
+    cfg = {"family": "cost2100", "environment": "indoor_5.3GHz", "num_bs_antennas": 8,
+           "num_subcarriers": 64, "bandwidth_hz": 20e6, "num_delay_rows": 8}
+    results = [None, None]
+
+    def user(i):
+        results[i] = dataset.load_or_generate(cfg, "test", 100, 3, tmp_path)
+
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+    assert sorted(r[2] for r in results) == [False, True]  # one generated, one from cache
+    np.testing.assert_array_equal(results[0][0].h_ad, results[1][0].h_ad)
