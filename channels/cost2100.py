@@ -160,6 +160,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -1245,6 +1246,31 @@ def _ad_blocks(seed: int, env: Cost2100Environment, nt: int, nc: int, bandwidth_
 
 
 @contextmanager
+def die_with_parent(parent_pid: int) -> None:
+    """Worker-process initializer: ask the kernel to kill this worker when its parent dies
+    (Linux ``PR_SET_PDEATHSIG``), so that the generation workers of a run killed with
+    ``kill -9`` stop too instead of running on as orphans. A no-op elsewhere.
+
+    Parameters
+    ----------
+    parent_pid : int
+        The pid of the process that starts the pool; if it is already gone when the worker
+        starts, the worker exits at once.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        return
+    libc.prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:  # the parent died before the call above
+        os._exit(1)
+
+
 def _single_threaded_children() -> Iterator[None]:
     """Environment for worker processes: one BLAS/OpenMP thread each (restored on exit)."""
     keys = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -1320,7 +1346,9 @@ def generate_cost2100_ad(
         parts = [_ad_blocks(*args, s, e) for s, e in tasks]
     else:
         ctx = multiprocessing.get_context("spawn")
-        with _single_threaded_children(), ProcessPoolExecutor(int(workers), mp_context=ctx) as ex:
+        with _single_threaded_children(), ProcessPoolExecutor(
+                int(workers), mp_context=ctx, initializer=die_with_parent,
+                initargs=(os.getpid(),)) as ex:
             futs = [ex.submit(_ad_blocks, *args, s, e) for s, e in tasks]
             parts = [f.result() for f in futs]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

@@ -564,7 +564,13 @@ def _cost2100_blocks(g: dict, n: int, seed: int, kept: list[np.ndarray]
     from :data:`COST2100_POOL_MIN` samples up, :data:`COST2100_WORKERS` processes compute the
     tasks, at most two per worker in flight.
     """
-    from channels.cost2100 import RNG_BLOCK, _ad_blocks, _single_threaded_children, get_environment
+    from channels.cost2100 import (
+        RNG_BLOCK,
+        _ad_blocks,
+        _single_threaded_children,
+        die_with_parent,
+        get_environment,
+    )
 
     nt, nc, na = int(g["num_bs_antennas"]), int(g["num_subcarriers"]), int(g["num_delay_rows"])
     if n < 0 or int(seed) < 0:
@@ -588,7 +594,8 @@ def _cost2100_blocks(g: dict, n: int, seed: int, kept: list[np.ndarray]
 
     ctx = multiprocessing.get_context("spawn")
     with (_single_threaded_children(),
-          ProcessPoolExecutor(COST2100_WORKERS, mp_context=ctx) as ex):
+          ProcessPoolExecutor(COST2100_WORKERS, mp_context=ctx, initializer=die_with_parent,
+                              initargs=(os.getpid(),)) as ex):
         pending: deque = deque()
         try:
             for s, e in tasks:
