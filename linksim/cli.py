@@ -201,6 +201,34 @@ def datasets(cache_dir: Path | None) -> None:
 
 
 @main.command()
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Cache folder (default $LINKSIM_CACHE or ~/.cache/linksim).")
+@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Also look in this run output folder (e.g. runs).")
+@click.option("--prune", is_flag=True, help="Remove the leftovers found.")
+def cache(cache_dir: Path | None, output_dir: Path | None, prune: bool) -> None:
+    """List (or --prune) what interrupted runs left behind: unfinished run directories
+    (.NAME-STAMP.partial), cache files (.ENTRY.XXXX.tmp) and model directories whose owning
+    process is gone. Work in progress, whose lock is held, is never listed. linksim run
+    prunes its own cache and output folder when it starts."""
+    from channels.dataset import default_cache_dir
+    from linksim import housekeeping
+
+    cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
+    items = housekeeping.stale_items(cache_dir, output_dir)
+    if not items:
+        click.echo(f"no leftovers in {cache_dir}" + (f" or {output_dir}" if output_dir else ""))
+        return
+    for item in items:
+        click.echo(f"{item.size / 1e6:>9.1f} MB  {item.kind:<28}{item.path}")
+    if prune:
+        freed = housekeeping.prune(items)
+        click.echo(f"removed {len(items)} ({freed / 1e6:.1f} MB)")
+    else:
+        click.echo(f"{len(items)} leftovers; linksim cache --prune removes them")
+
+
+@main.command()
 @click.argument("dataset_file", type=click.Path(path_type=Path))
 @click.option("--output", "prefix", type=click.Path(path_type=Path), default=None,
               help="PNG prefix: writes PREFIX_cdf.png and PREFIX_ad_examples.png "

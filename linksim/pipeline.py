@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import filelock
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
@@ -39,7 +40,15 @@ from channels.dataset import (
     load_or_generate,
     split_path,
 )
-from linksim import estimation, metrics, plots, precoding, resources, transforms
+from linksim import (
+    estimation,
+    housekeeping,
+    metrics,
+    plots,
+    precoding,
+    resources,
+    transforms,
+)
 from linksim.codecs.base import OUTPUT_HEADS, Codec, get_codec_class
 from linksim.errors import LinksimInputError
 from linksim.feedback import (
@@ -194,9 +203,17 @@ def check_codecs(sc: Scenario) -> None:
                                         f"({type(exc).__name__}: {exc})") from exc
 
 
-def reserve_run_dir(out_root: Path, name: str) -> tuple[Path, Path]:
+def _drop_lock(lock: filelock.FileLock) -> None:
+    """Release a run's lock and delete its file (the run directory is final or gone)."""
+    lock.release()
+    with contextlib.suppress(OSError):
+        Path(lock.lock_file).unlink()
+
+def reserve_run_dir(out_root: Path, name: str) -> tuple[Path, Path, filelock.FileLock]:
     """Create this run's hidden working directory ``out_root/.NAME-STAMP[-k].partial`` and
-    return it with the name it will be renamed to when the run completes.
+    return it with the name it will be renamed to when the run completes, and the held lock
+    that marks it as in progress (:func:`linksim.housekeeping.run_lock`; release it, then
+    delete its file, once the directory is renamed or removed).
 
     The working directory is created atomically (``mkdir``), so two runs started in the same
     second, even in two processes, get different names (``-1``, ``-2``, ...).
@@ -220,11 +237,20 @@ def reserve_run_dir(out_root: Path, name: str) -> tuple[Path, Path]:
             tmp = out_root / f".{final.name}.partial"
             if final.exists():
                 continue
+            lock = housekeeping.run_lock(final)
+            try:  # the lock first: a directory without its held lock is a leftover
+                lock.acquire(timeout=0)
+            except filelock.Timeout:
+                continue
             try:
                 tmp.mkdir()
             except FileExistsError:
+                lock.release()
                 continue
-            return tmp, final
+            except BaseException:
+                lock.release()
+                raise
+            return tmp, final, lock
         raise LinksimInputError(f"output_dir: no free run directory name in {out_root}")
     except OSError as exc:
         if created:
@@ -809,7 +835,12 @@ class Run:
         created_root = not out_root.exists()
         check_codecs(sc)
         self.check_resources()
-        tmp, final = reserve_run_dir(out_root, sc.name)
+        stale = housekeeping.stale_items(self.cache_dir, out_root)
+        if stale:
+            freed = housekeeping.prune(stale)
+            self.echo(f"removed {len(stale)} leftovers of interrupted runs ({freed / 1e6:.1f} MB): "
+                      + ", ".join(str(i.path) for i in stale))
+        tmp, final, lock = reserve_run_dir(out_root, sc.name)
         try:
             t_all = time.perf_counter()
             self.load_data()
@@ -830,12 +861,14 @@ class Run:
             os.replace(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
+            _drop_lock(lock)
             if created_root:
                 with contextlib.suppress(OSError):
                     out_root.rmdir()  # we created it for this run and it is empty
             raise
         finally:
             self.close()
+        _drop_lock(lock)
         self.results = df
         return final
 

@@ -181,8 +181,9 @@ def test_runs_started_in_the_same_second_get_distinct_directories(tmp_path):
     from linksim.pipeline import reserve_run_dir
 
     reserved = [reserve_run_dir(tmp_path / "runs", "same") for _ in range(3)]
-    tmps = {t for t, _ in reserved}
-    finals = {f for _, f in reserved}
+    tmps = {t for t, _, _ in reserved}
+    finals = {f for _, f, _ in reserved}
+    assert all(lock.is_locked for _, _, lock in reserved)
     assert len(tmps) == 3 and len(finals) == 3
     assert all(t.is_dir() and t.name.startswith(".same-") for t in tmps)
 
