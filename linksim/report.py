@@ -161,10 +161,22 @@ def _read_run(run_dir: Path) -> tuple[pd.DataFrame, dict]:
     for f in (results, manifest):
         if not f.is_file():
             raise LinksimInputError(f"{f}: not found; {run_dir} is not a linksim run directory")
-    try:
-        return pd.read_csv(results), json.loads(manifest.read_text())
+    try:  # UnicodeDecodeError and JSON errors are ValueErrors
+        df = pd.read_csv(results)
     except (ValueError, OSError) as exc:
-        raise LinksimInputError(f"{run_dir}: cannot read the run's files ({exc})") from exc
+        raise LinksimInputError(f"{results}: cannot read the results table ({exc})") from exc
+    try:
+        meta = json.loads(manifest.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise LinksimInputError(f"{manifest}: cannot read the manifest ({exc})") from exc
+    if not isinstance(meta, dict) or not isinstance(meta.get("scenario", {}), dict):
+        raise LinksimInputError(f"{manifest}: not a linksim manifest (a JSON object with the "
+                                f"run's scenario expected, found {type(meta).__name__})")
+    missing = {"codec", "pilot_snr_db", "nmse_ad_db"} - set(df.columns)
+    if missing:
+        raise LinksimInputError(f"{results}: not a linksim results table (no column "
+                                f"{', '.join(sorted(missing))})")
+    return df, meta
 
 
 def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:

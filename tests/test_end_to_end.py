@@ -144,6 +144,16 @@ def test_report_page(tiny_run, tmp_path):
         assert title in page, title
     bad = CliRunner().invoke(main, ["report", str(tmp_path)])
     assert bad.exit_code == 2 and "not a linksim run directory" in bad.output
+    # a manifest that is valid JSON but not an object, or not text at all (issue 17, class 8)
+    import shutil
+
+    for name, content in (("list", b"[1, 2, 3]"), ("binary", bytes(range(256)))):
+        copy = tmp_path / name
+        shutil.copytree(run_dir, copy)
+        (copy / "manifest.json").write_bytes(content)
+        bad = CliRunner().invoke(main, ["report", str(copy)])
+        assert bad.exit_code == 2, bad.output
+        assert "Traceback" not in bad.output and "manifest.json" in bad.output
 
 
 @pytest.mark.parametrize("damage", ["garbage_keras", "no_history"])
