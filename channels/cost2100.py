@@ -1245,7 +1245,6 @@ def _ad_blocks(seed: int, env: Cost2100Environment, nt: int, nc: int, bandwidth_
     return np.concatenate([h for h, _ in parts]), np.concatenate([k for _, k in parts])
 
 
-@contextmanager
 def die_with_parent(parent_pid: int) -> None:
     """Worker-process initializer: ask the kernel to kill this worker when its parent dies
     (Linux ``PR_SET_PDEATHSIG``), so that the generation workers of a run killed with
@@ -1271,6 +1270,7 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+@contextmanager
 def _single_threaded_children() -> Iterator[None]:
     """Environment for worker processes: one BLAS/OpenMP thread each (restored on exit)."""
     keys = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
