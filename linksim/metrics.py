@@ -165,3 +165,148 @@ def sgcs_of_eigenvectors(v: np.ndarray, v_hat: np.ndarray, energy_hat: np.ndarra
     den = (np.sum(abs2(v), axis=-1, dtype=np.float64)
            * np.sum(abs2(v_hat), axis=-1, dtype=np.float64))
     return np.where(energy_hat > 1e-60, num / den, 0.0)
+
+
+# -- the sweep's metric set: what is shared per batch, then one call per method ---------------
+class ChannelReference:
+    """The true channels of one batch and everything about them that every method's metrics
+    share, computed once (one delay transform, one eigendecomposition per subband).
+
+    Parameters
+    ----------
+    h : [b, Nc, Nt] complex64
+        True channels, space-frequency.
+    num_rows : int
+        ``Na``, the delay rows the codecs keep.
+    subband_size : int
+        Subcarriers per subband (SGCS and eigen-beamforming).
+    downlink_snr_db : float
+        ``rho_dl`` of the spectral efficiency.
+
+    Attributes
+    ----------
+    h_ad : [b, Na, Nt] complex64
+        Truncated angular-delay channel (:func:`linksim.transforms.truncated_angular_delay`).
+    energy, tail : [b] float64
+        ``||H||^2`` and the part of it outside the ``Na`` kept delay rows.
+    hn2 : [b, Nc] float64
+        ``||h_k||^2``.
+    v, cov : [b, S, Nt] complex64, [b, S, Nt, Nt] complex64
+        Principal eigenvector and covariance ``sum_{k in s} h_k h_k^H`` per subband.
+    """
+
+    def __init__(self, h: np.ndarray, num_rows: int, subband_size: int, downlink_snr_db: float):
+        import scipy.fft
+
+        from linksim import precoding, transforms
+
+        self.h = np.ascontiguousarray(h, dtype=np.complex64)
+        self.num_rows, self.subband_size = num_rows, subband_size
+        self.downlink_snr_db = downlink_snr_db
+        _, nc, nt = h.shape
+        h_d = scipy.fft.ifft(self.h, axis=-2, norm="ortho", workers=transforms.FFT_WORKERS)
+        self.tail = np.sum(abs2(h_d[:, num_rows:]), axis=(1, 2), dtype=np.float64)
+        self.h_ad = scipy.fft.fft(h_d[:, :num_rows], axis=-1, norm="ortho",
+                                  workers=transforms.FFT_WORKERS).astype(np.complex64)
+        self.hn2 = _self_dot(self.h)
+        self.energy = self.hn2.sum(axis=-1)
+        self.p_elem = self.hn2.mean(axis=-1) / nt
+        # h and -j h as real [b, Nc, 2 Nt]: Re and Im of h_hat_k^H h_k are real dot products
+        self._h_re = self.h.view(np.float32)
+        self._h_im = (-1j * self.h).astype(np.complex64).view(np.float32)
+        blocks = precoding.subband_blocks(self.h, subband_size)
+        self.cov = np.matmul(blocks.transpose(0, 1, 3, 2), blocks.conj())
+        self.v, self.v_energy = precoding.subband_principal_eigenvectors(self.h, subband_size)
+        self.basis = precoding.SubbandBasis(nc, num_rows, subband_size)
+
+
+def _self_dot(x: np.ndarray) -> np.ndarray:
+    """``||x_k||^2`` over the last axis of a complex64 ``[b, Nc, Nt]``, ``[b, Nc]`` float64."""
+    r = x.view(np.float32)
+    return np.einsum("bkn,bkn->bk", r, r).astype(np.float64)
+
+
+def link_metrics(ref: ChannelReference, *, h_ad_hat: np.ndarray | None = None,
+                 h_hat: np.ndarray | None = None, rng: np.random.Generator | None = None
+                 ) -> dict[str, np.ndarray]:
+    """Every per-sample metric of one method on one batch, from its reconstruction.
+
+    Give ``h_ad_hat`` (``[b, Na, Nt]``: the codecs, LS and the angular-delay compressors; the
+    space-frequency channel is its zero-filled rebuild) or ``h_hat`` (``[b, Nc, Nt]``: methods
+    that reconstruct in space-frequency; ``h_ad_hat`` is then its truncation unless given).
+    The same numbers as :func:`nmse_per_sample`, :func:`cosine_similarity`,
+    :func:`beamforming_terms` of per-subcarrier MRT and the subband SGCS and eigen-beamforming
+    gain (:mod:`linksim.precoding`), computed with less work:
+
+    - ``nmse_sf`` from the angular-delay error plus the truncation tail (Parseval);
+    - ``rho`` and the MRT gain ``|h_hat_k^H h_k|^2 / ||h_hat_k||^2`` from one inner product and
+      one norm per subcarrier (no beams formed);
+    - the subband eigenvectors of an angular-delay reconstruction from ``r x r`` problems
+      (:func:`linksim.precoding.subband_principal_eigenvectors_ad`), and the eigen-beamforming
+      gain as ``v_s^H R_s v_s`` with the true covariances of ``ref``.
+
+    ``rng`` draws the random beams where the reconstruction is zero (as :func:`precoding.mrt`
+    and :func:`precoding.eigen_beamforming_subband`, in the same order).
+
+    Returns
+    -------
+    dict of [b] float64
+        ``nmse_ad``, ``nmse_sf``, ``rho``, ``beam_power``, ``element_power``, ``channel_power``,
+        ``sgcs``, ``se``, ``sgcs_subband``, ``beam_power_eigen``.
+    """
+    from linksim import precoding, transforms
+
+    nc = ref.h.shape[1]
+    perfect = h_hat is ref.h
+    if h_ad_hat is None:
+        if h_hat is None:
+            raise ValueError("give h_ad_hat or h_hat")
+        h_ad_hat = ref.h_ad if perfect else transforms.truncated_angular_delay(h_hat,
+                                                                               ref.num_rows)
+    err_ad = np.sum(abs2(ref.h_ad - h_ad_hat), axis=(1, 2), dtype=np.float64)
+    out = {"nmse_ad": err_ad / np.sum(abs2(ref.h_ad), axis=(1, 2), dtype=np.float64)}
+    from_ad = h_hat is None
+    if from_ad:
+        out["nmse_sf"] = (err_ad + ref.tail) / ref.energy
+        h_hat = transforms.rebuild_space_frequency(h_ad_hat, nc)
+    else:
+        out["nmse_sf"] = nmse_per_sample(ref.h, h_hat)
+    h_hat = np.ascontiguousarray(h_hat, dtype=np.complex64)
+    # per subcarrier: u = h_hat_k^H h_k and ||h_hat_k||^2
+    hv = h_hat.view(np.float32)
+    u_re = np.einsum("bkn,bkn->bk", hv, ref._h_re).astype(np.float64)
+    u_im = np.einsum("bkn,bkn->bk", hv, ref._h_im).astype(np.float64)
+    nh = _self_dot(h_hat)
+    u2 = u_re * u_re + u_im * u_im
+    den = np.sqrt(nh * ref.hn2)
+    out["rho"] = np.divide(np.sqrt(u2), den, out=np.zeros_like(den), where=den > 0).mean(-1)
+    # MRT w = h_hat / ||h_hat||: |h^H w|^2 = |u|^2 / ||h_hat||^2; a random beam where h_hat = 0
+    empty = np.sqrt(nh) <= 1e-30
+    g = np.divide(u2, nh, out=np.zeros_like(u2), where=~empty)
+    if np.any(empty):
+        w = precoding.mrt(np.where(empty[..., None], 0, h_hat).astype(np.complex64), rng)
+        g[empty] = precoding.beam_power(ref.h[empty][:, None], w[empty][:, None])[:, 0]
+    snr = 10.0 ** (ref.downlink_snr_db / 10.0)
+    out.update({
+        "beam_power": g.mean(axis=-1),
+        "element_power": ref.p_elem,
+        "channel_power": ref.hn2.mean(axis=-1),
+        "sgcs": np.divide(g, ref.hn2, out=np.zeros_like(g), where=ref.hn2 > 0).mean(axis=-1),
+        "se": np.log2(1.0 + snr * g / ref.p_elem[:, None]).mean(axis=-1),
+    })
+    # subband eigenvectors of the reconstruction, SGCS against the true ones, eigen-BF gain
+    if perfect:
+        v, energy = ref.v, ref.v_energy
+    elif from_ad:
+        v, energy = precoding.subband_principal_eigenvectors_ad(h_ad_hat, ref.basis)
+    else:
+        v, energy = precoding.subband_principal_eigenvectors(h_hat, ref.subband_size)
+    out["sgcs_subband"] = sgcs_of_eigenvectors(ref.v, v, energy).mean(axis=-1)
+    empty = energy <= 1e-60
+    if np.any(empty):
+        v = v.copy()
+        v[empty] = precoding.random_beams((int(empty.sum()), 1, v.shape[-1]), rng)[:, 0]
+    q = np.matmul(ref.cov, v[..., None])[..., 0]
+    out["beam_power_eigen"] = np.sum((np.conj(v) * q).real, axis=(1, 2),
+                                     dtype=np.float64) / nc
+    return out

@@ -28,7 +28,6 @@ from pathlib import Path
 import filelock
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from channels.dataset import (
     AdDataset,
@@ -41,18 +40,14 @@ from channels.dataset import (
     split_path,
 )
 from linksim import (
-    estimation,
     housekeeping,
-    metrics,
     plots,
-    precoding,
     resources,
     transforms,
 )
 from linksim.codecs.base import OUTPUT_HEADS, Codec, get_codec_class
 from linksim.errors import LinksimInputError
 from linksim.feedback import (
-    FLOAT_BITS,
     FeedbackLink,
     QuantizeSTE,
     feedback_matches,
@@ -63,18 +58,14 @@ from linksim.feedback import (
 from linksim.scenario import Scenario
 from linksim.seeding import derive_seed, rng_for
 from linksim.streaming import StreamedCsi, codec_inputs_range
+from linksim.sweep import (  # noqa: F401  (re-exported: results format)
+    RANGE_FLOOR_WARN_DB,
+    RESULT_COLUMNS,
+    read_per_sample,
+    run_sweep,
+    write_per_sample,
+)
 from linksim.training import TrainSettings
-
-RESULT_COLUMNS = [
-    "kind", "codec", "compression_ratio", "train_feedback", "feedback", "feedback_snr_db",
-    "train_set", "test_set", "pilot_snr_db", "codeword_length", "payload_bits", "measured_bits",
-    "nmse_ad_db", "nmse_sf_db", "rho", "bf_gain_db", "bf_gain_loss_db", "sgcs", "sgcs_subband",
-    "bf_gain_eigen_db", "se_bps_hz", "range_floor_db", "n_samples",
-]
-
-#: A codec row whose range floor (what its input/output mapping alone costs) is above this
-#: [dB] makes the run print a warning: its NMSE may measure the pipeline, not the codec.
-RANGE_FLOOR_WARN_DB = -30.0
 
 
 def package_versions() -> dict[str, str]:
@@ -661,171 +652,15 @@ class Run:
         return out
 
     # -- stage 3: sweep -----------------------------------------------------------------------
-    def _link_terms(self, h, h_ad_true, h_ad_hat, h_hat, rng, v_true=None):
-        """Per-sample metrics of one method on one batch: NMSE, rho, MRT beamforming terms, and
-        the subband SGCS and eigen-beamforming gain (``v_true``: the true channel's principal
-        eigenvectors per subband, computed once per batch)."""
-        ev = self.sc.evaluation
-        w = precoding.mrt(h_hat, rng)
-        out = {"nmse_ad": metrics.nmse_per_sample(h_ad_true, h_ad_hat),
-               "nmse_sf": metrics.nmse_per_sample(h, h_hat),
-               "rho": metrics.cosine_similarity(h, h_hat)}
-        out.update(metrics.beamforming_terms(h, w, ev.downlink_snr_db))
-        eig = precoding.subband_principal_eigenvectors(h_hat, ev.subband_size)
-        if v_true is None:
-            v_true = precoding.subband_principal_eigenvectors(h, ev.subband_size)[0]
-        out["sgcs_subband"] = metrics.sgcs_of_eigenvectors(v_true, *eig).mean(axis=-1)
-        w_eig = precoding.eigen_beamforming_subband(h_hat, ev.subband_size, rng, eigvecs=eig)
-        out["beam_power_eigen"] = precoding.beam_power(h, w_eig).mean(axis=-1)
-        return out
-
-    #: Per-sample metrics kept for distributions (CDFs), in ``per_sample.h5``.
-    PER_SAMPLE_METRICS = ("nmse_ad", "nmse_sf", "rho", "sgcs")
-
-    def _add_row(self, rows: list, per: dict[str, np.ndarray], **row) -> None:
-        """Append a results row (summarised from the per-sample metrics ``per``) and keep its
-        per-sample distributions under the row's index."""
-        self.per_sample[len(rows)] = {m: per[m].astype(np.float32)
-                                      for m in self.PER_SAMPLE_METRICS if m in per}
-        rows.append({**row, **metrics.summarise(per)})
-
     def sweep(self, trained: list[TrainedCodec], baselines: list | None = None) -> pd.DataFrame:
-        """Evaluate baselines, classical compressors and codecs on every test set at every
-        pilot SNR."""
-        baselines = baselines or []
-        t0 = time.perf_counter()
-        sc, na = self.sc, self.sc.preprocessing.num_delay_rows
-        bs = sc.evaluation.batch_size
-        snrs = sc.estimation.pilot_snr_db
-        rows = []
-        total = sum(len(snrs) * -(-len(self.datasets[(t, "test")]) // bs)
-                    for t in sc.evaluation.test_sets)
-        bar = tqdm(total=total, desc="sweep", unit="batch", disable=not self.progress, leave=False)
-        for test_set in sc.evaluation.test_sets:
-            ds = self.datasets[(test_set, "test")]
-            nc, nt = ds.num_subcarriers, ds.num_antennas
-            # SNR-independent baselines: computed once, reported at every SNR point.
-            fixed: dict[str, dict[str, list]] = {"perfect": {}, "no_feedback": {}}
-            kept, floors = [], {}
-            rng_beam = rng_for(sc.seed, "random-beam", test_set)
-            for h in ds.batches(bs):
-                h_ad = transforms.truncated_angular_delay(h, na)
-                kept.append(transforms.energy_kept(h, na))
-                x_true = transforms.complex_to_real(h_ad)
-                for tc in trained:
-                    floors.setdefault(tc.model_dir.name, []).append(
-                        tc.codec.range_floor_per_sample(x_true))
-                for name, h_hat, h_ad_hat in (
-                        ("perfect", h, h_ad),
-                        ("no_feedback", np.zeros_like(h), np.zeros_like(h_ad))):
-                    for k, v in self._link_terms(h, h_ad, h_ad_hat, h_hat, rng_beam).items():
-                        fixed[name].setdefault(k, []).append(v)
-            kept = np.concatenate(kept)
-            for tc in trained:
-                self._record_range_floor(tc, test_set, np.concatenate(floors[tc.model_dir.name]))
-            self.energy[test_set] = {"mean": float(kept.mean()), "median": float(np.median(kept)),
-                                     "min": float(kept.min())}
-            fixed_per = {k: {m: np.concatenate(v) for m, v in d.items()}
-                         for k, d in fixed.items()}
-            base = {"test_set": test_set}
-            for snr in snrs:
-                rng_noise = rng_for(sc.seed, "pilots", test_set, snr)
-                rng_b = rng_for(sc.seed, "beams", test_set, snr)
-                # one feedback-noise stream per codec and link: a codec's numbers do not
-                # depend on which other codecs or links the scenario lists
-                rng_fb = {(i, j): rng_for(sc.seed, "feedback", test_set, snr,
-                                          tc.model_dir.name, link.name, link.feedback_snr_db)
-                          for i, tc in enumerate(trained) for j, link in enumerate(tc.links)}
-                acc: dict[tuple, dict[str, list]] = {}
-                sent: dict[tuple, list] = {}
-                for h in ds.batches(bs):
-                    h_ad = transforms.truncated_angular_delay(h, na)
-                    h_est = estimation.estimate_channel(
-                        h, snr, rng_noise, pilot_length=sc.estimation.pilot_length,
-                        reference=sc.estimation.noise_reference)
-                    h_ad_est = transforms.truncated_angular_delay(h_est, na)
-                    methods = [(("ls",), h_ad_est)]
-                    x_est = transforms.complex_to_real(h_ad_est)
-                    for i, tc in enumerate(trained):
-                        x_n, gain = tc.codec.ue_prepare(x_est)
-                        z = tc.codec.encode(x_n)
-                        for j, link in enumerate(tc.links):
-                            z_rx, bits = link.transmit(z, rng_fb[i, j])
-                            sent.setdefault((i, j), []).append(bits)
-                            x_hat = tc.codec.bs_restore(tc.codec.decode(z_rx), gain)
-                            methods.append(((i, j), transforms.real_to_complex(x_hat)))
-                    for i, bl in enumerate(baselines):
-                        if bl.domain == "space_frequency":
-                            h_hat, bits = bl.compress(h_est)
-                            h_ad_hat = transforms.truncated_angular_delay(h_hat, na)
-                        else:
-                            h_ad_hat, bits = bl.compress(h_ad_est)
-                            h_hat = None
-                        sent.setdefault(("classical", i), []).append(bits)
-                        methods.append((("classical", i), h_ad_hat, h_hat))
-                    v_true = precoding.subband_principal_eigenvectors(
-                        h, sc.evaluation.subband_size)[0]
-                    for key, h_ad_hat, *sf in methods:
-                        h_hat = sf[0] if sf and sf[0] is not None else (
-                            transforms.rebuild_space_frequency(h_ad_hat, nc))
-                        for k, v in self._link_terms(h, h_ad, h_ad_hat, h_hat, rng_b,
-                                                     v_true).items():
-                            acc.setdefault(key, {}).setdefault(k, []).append(v)
-                    bar.update(1)
-                point = {**base, "pilot_snr_db": snr}
-                for name, per in fixed_per.items():
-                    self._add_row(rows, per, **point, kind="baseline", codec=name,
-                                  feedback="genie" if name == "perfect" else "none",
-                                  payload_bits=0 if name == "no_feedback" else np.nan)
-                for key, d in acc.items():
-                    per = {m: np.concatenate(v) for m, v in d.items()}
-                    if key[0] == "classical":
-                        bl = baselines[key[1]]
-                        self._add_row(rows, per, **point, kind="classical", codec=bl.name,
-                                      feedback="digital", train_set=bl.train_set,
-                                      payload_bits=bl.payload_bits,
-                                      measured_bits=float(np.concatenate(sent[key]).mean()))
-                    elif key == ("ls",):
-                        self._add_row(rows, per, **point, kind="baseline",
-                                      codec="ls_uncompressed", feedback="ideal",
-                                      codeword_length=2 * na * nt,
-                                      payload_bits=FLOAT_BITS * 2 * na * nt,
-                                      measured_bits=FLOAT_BITS * 2 * na * nt)
-                    else:
-                        tc = trained[key[0]]
-                        link = tc.links[key[1]]
-                        m = tc.codec.codeword_length
-                        side = tc.codec.side_info_bits()
-                        self._add_row(rows, per, **point, kind="codec", codec=tc.codec.name,
-                                      compression_ratio=tc.codec.compression_ratio,
-                                      feedback=link.name, feedback_snr_db=link.feedback_snr_db,
-                                      train_feedback=tc.train_feedback, train_set=tc.train_set,
-                                      codeword_length=m,
-                                      range_floor_db=self.range_floors[tc.model_dir.name][
-                                          test_set],
-                                      payload_bits=link.payload_bits(m) + side,
-                                      measured_bits=float(np.concatenate(sent[key]).mean())
-                                      + side)
-        bar.close()
-        self.timings["sweep_s"] = time.perf_counter() - t0
-        return pd.DataFrame(rows).reindex(columns=RESULT_COLUMNS)
-
-    def _record_range_floor(self, tc: TrainedCodec, test_set: str, per_sample: np.ndarray
-                            ) -> None:
-        """Keep a codec's range floor on a test set (mean of the per-sample NMSE, in dB) and warn
-        when it is above :data:`RANGE_FLOOR_WARN_DB`."""
-        db = float(metrics.to_db(float(per_sample.mean())))
-        self.range_floors.setdefault(tc.model_dir.name, {})[test_set] = db
-        if db > RANGE_FLOOR_WARN_DB:
-            c = tc.codec
-            msg = (f"codec {c.name} CR{c.compression_ratio} (trained on {tc.train_set}) on test "
-                   f"set {test_set}: range floor {db:.1f} dB. Its {c.output_head} output head "
-                   f"with normaliser scale {c.normalizer.scale:.3g} ({c.normalizer.mode}) cannot "
-                   "output this channel: its NMSE measures the pipeline, not the codec (use "
-                   "preprocessing.output_head: linear, or sample_normalization: peak with the "
-                   "sigmoid head)")
-            self.warnings.append(msg)
-            self.warn(msg)
+        """Evaluate every method on every test set at every pilot SNR (:mod:`linksim.sweep`)."""
+        res = run_sweep(self.sc, self.datasets, trained, baselines or [],
+                        progress=self.progress, warn=self.warn)
+        self.per_sample, self.energy = res.per_sample, res.energy
+        self.range_floors.update(res.range_floors)
+        self.warnings.extend(res.warnings)
+        self.timings["sweep_s"] = res.seconds
+        return res.rows
 
     # -- the whole run ------------------------------------------------------------------------
     def execute(self) -> Path:
@@ -916,27 +751,6 @@ def codec_complexity(codec: Codec) -> dict[str, int]:
 
     own = getattr(codec, "complexity", None)
     return own() if callable(own) else complexity(codec)
-
-
-def write_per_sample(per_sample: dict[int, dict[str, np.ndarray]], path: Path) -> None:
-    """Per-sample metrics of every results row: ``/rows/<row index>/<metric>`` ``[n]`` float32."""
-    import h5py
-
-    with h5py.File(path, "w") as f:
-        f.attrs["description"] = ("per-sample metrics; group rows/<i> belongs to row i of "
-                                  "results.csv (0-based)")
-        for i, per in per_sample.items():
-            g = f.create_group(f"rows/{i}")
-            for name, values in per.items():
-                g.create_dataset(name, data=values, compression="gzip")
-
-
-def read_per_sample(path: Path, row: int) -> dict[str, np.ndarray]:
-    """The per-sample metrics of results row ``row`` from ``per_sample.h5``."""
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        return {k: v[()] for k, v in f[f"rows/{row}"].items()}
 
 
 def summary_table(df: pd.DataFrame) -> pd.DataFrame:

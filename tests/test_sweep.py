@@ -1,0 +1,149 @@
+"""The sweep's fast metric set against the direct definitions, and a fixed-seed run against the
+numbers of the implementation before it (tests/data/sweep_reference.csv, written 2026-12-04 by
+the per-method ``eigh`` sweep of linksim 3929eea on the scenario below)."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from linksim import metrics, precoding, transforms
+from linksim.estimation import complex_normal
+
+DATA = Path(__file__).parent / "data"
+
+
+def direct_metrics(h, h_ad_true, h_ad_hat, h_hat, rng, subband, dl_snr_db=10.0):
+    """The sweep's metric set from the definitions: rebuild, MRT beams, full ``eigh``."""
+    if h_hat is None:
+        h_hat = transforms.rebuild_space_frequency(h_ad_hat, h.shape[1])
+    w = precoding.mrt(h_hat, rng)
+    out = {"nmse_ad": metrics.nmse_per_sample(h_ad_true, h_ad_hat),
+           "nmse_sf": metrics.nmse_per_sample(h, h_hat),
+           "rho": metrics.cosine_similarity(h, h_hat)}
+    out.update(metrics.beamforming_terms(h, w, dl_snr_db))
+    eig = precoding.subband_principal_eigenvectors(h_hat, subband)
+    v_true = precoding.subband_principal_eigenvectors(h, subband)[0]
+    out["sgcs_subband"] = metrics.sgcs_of_eigenvectors(v_true, *eig).mean(axis=-1)
+    w_eig = precoding.eigen_beamforming_subband(h_hat, subband, rng, eigvecs=eig)
+    out["beam_power_eigen"] = precoding.beam_power(h, w_eig).mean(axis=-1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def batch():
+    """Rayleigh-faded multipath channels (8 paths, delays within the kept rows plus a tail)."""
+    rng = np.random.default_rng(7)
+    b, nc, nt, na = 40, 256, 16, 16
+    h_ad_full = np.zeros((b, nc, nt), np.complex64)
+    for _ in range(8):
+        d = rng.integers(0, na + 8, b)
+        a = rng.integers(0, nt, b)
+        h_ad_full[np.arange(b), d, a] += complex_normal(rng, (b,)).astype(np.complex64)
+    h = transforms.to_space_frequency(h_ad_full)
+    h_ad = transforms.truncated_angular_delay(h, na)
+    noise = complex_normal(rng, h_ad.shape) * np.sqrt(0.05 * np.mean(np.abs(h_ad) ** 2))
+    return h, h_ad, (h_ad + noise).astype(np.complex64)
+
+
+@pytest.mark.parametrize("case", ["angular_delay", "space_frequency", "zero", "perfect"])
+@pytest.mark.parametrize("subband", [12, 48])
+def test_link_metrics_equal_the_definitions(batch, case, subband):
+    h, h_ad, h_ad_hat = batch
+    ref = metrics.ChannelReference(h, h_ad.shape[1], subband, 10.0)
+    if case == "angular_delay":
+        kw, old = {"h_ad_hat": h_ad_hat}, (h_ad_hat, None)
+    elif case == "space_frequency":
+        h_hat = transforms.rebuild_space_frequency(h_ad_hat, h.shape[1]) * np.complex64(1.1 - .2j)
+        kw, old = {"h_hat": h_hat}, (transforms.truncated_angular_delay(h_hat, 16), h_hat)
+    elif case == "zero":
+        kw, old = {"h_ad_hat": np.zeros_like(h_ad)}, (np.zeros_like(h_ad), None)
+    else:
+        kw, old = {"h_hat": ref.h}, (h_ad, h)
+    new = metrics.link_metrics(ref, rng=np.random.default_rng(3), **kw)
+    want = direct_metrics(h, h_ad, *old, np.random.default_rng(3), subband)
+    assert set(new) == set(want)
+    for k in want:  # per sample, 1e-4 relative (zero-NMSE rows: absolute)
+        np.testing.assert_allclose(new[k], want[k], rtol=1e-4, atol=1e-9, err_msg=k)
+
+
+def test_fast_subband_eigenvectors_are_eigenvectors(batch):
+    """The r x r route gives the eigh eigenvectors (up to phase), also where the top two
+    eigenvalues are equal (two equal paths at orthogonal angles: the eigh fallback)."""
+    h, h_ad, h_ad_hat = batch
+    basis = precoding.SubbandBasis(h.shape[1], h_ad.shape[1], 12)
+    assert basis.rank < 12
+    v, e = precoding.subband_principal_eigenvectors_ad(h_ad_hat, basis)
+    v0, e0 = precoding.subband_principal_eigenvectors(
+        transforms.rebuild_space_frequency(h_ad_hat, h.shape[1]), 12)
+    assert np.abs(np.sum(v.conj() * v0, axis=-1)) ** 2 == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(e, e0, rtol=1e-5)
+
+
+def test_close_eigenvalues_fall_back_to_eigh():
+    """Top eigenvalues 1 and 0.999: power iteration cannot separate them in its steps, the
+    residual check sends them to eigh, and the result is still the principal eigenvector."""
+    rng = np.random.default_rng(5)
+    q, _ = np.linalg.qr(complex_normal(rng, (4, 4)))
+    w, _ = np.linalg.qr(complex_normal(rng, (16, 16)))
+    b = (q @ np.diag([1.0, 0.9995, 0.3, 0.1]) @ w[:4]).astype(np.complex64)[None]
+    v, energy = precoding.principal_eigenvectors_of_gram(b)
+    r = b[0].T @ b[0].conj()
+    top = np.linalg.eigh(r)[1][:, -1]
+    assert np.abs(np.vdot(top, v[0])) ** 2 == pytest.approx(1.0, abs=1e-4)
+    assert energy[0] == pytest.approx(np.trace(r).real, rel=1e-5)
+
+
+def test_single_path_eigenvector_is_its_steering_vector():
+    nt, nc = 16, 256
+    h_ad = np.zeros((1, 16, nt), np.complex64)
+    h_ad[0, 3, 5] = 2.0
+    basis = precoding.SubbandBasis(nc, 16, 48)
+    v, _ = precoding.subband_principal_eigenvectors_ad(h_ad, basis)
+    steer = np.exp(2j * np.pi * 5 * np.arange(nt) / nt) / np.sqrt(nt)
+    assert np.abs(v[0] @ steer.conj()) ** 2 == pytest.approx(1.0, abs=1e-6)
+
+
+def test_fixed_seed_run_matches_the_previous_sweep(tmp_path):
+    """Same scenario, same seed: every number within 1e-4 (relative, dB columns in linear
+    terms) of what the previous implementation wrote."""
+    from linksim.pipeline import Run
+    from linksim.scenario import load_scenario
+
+    sc = {
+        "name": "sweepref_nocodec", "seed": 11,
+        "output_dir": str(tmp_path / "runs"), "cache_dir": str(tmp_path / "cache"),
+        "datasets": {
+            "uma_small": {"family": "uma", "carrier_frequency_hz": 28e9, "num_subcarriers": 128,
+                          "subcarrier_spacing_hz": 120e3, "num_bs_antennas": 16,
+                          "n_train": 300, "n_val": 60, "n_test": 120},
+            "cost_small": {"family": "cost2100", "environment": "indoor_5.3GHz",
+                           "num_subcarriers": 128, "bandwidth_hz": 20e6, "num_bs_antennas": 16,
+                           "num_delay_rows": 16, "n_train": 300, "n_val": 60, "n_test": 120}},
+        "preprocessing": {"num_delay_rows": 16},
+        "estimation": {"pilot_snr_db": [0, 20, 40]},
+        "codecs": [],
+        "baselines": [{"kind": "pca", "payload_bits": [512]},
+                      {"kind": "topk", "payload_bits": [512]},
+                      {"kind": "dft_codebook", "payload_bits": [400]}],
+        "training": {"train_sets": ["uma_small"]},
+        "evaluation": {"test_sets": ["uma_small", "cost_small"], "batch_size": 50,
+                       "subband_size": 12},
+    }
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(sc))
+    run = Run(load_scenario(path), path, progress=False, echo=lambda *_: None)
+    new = pd.read_csv(run.execute() / "results.csv")
+    old = pd.read_csv(DATA / "sweep_reference.csv")
+    old = old[old["codec"] != "lasso"].reset_index(drop=True)
+    keys = ["kind", "codec", "feedback", "test_set", "pilot_snr_db"]
+    assert new[keys].astype(str).values.tolist() == old[keys].astype(str).values.tolist()
+    for col in new.columns:
+        if new[col].dtype.kind != "f" or col in keys:
+            continue
+        a, b = new[col].to_numpy(), old[col].to_numpy()
+        if col.endswith("_db"):
+            a, b = 10 ** (a / 10), 10 ** (b / 10)
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-12, err_msg=col)
