@@ -1,13 +1,20 @@
-"""Cost of the evaluation sweep's per-method metrics (``Run._link_terms``), stage by stage.
+"""Cost of the evaluation sweep: one method's metric set, and a whole sweep.
 
-One batch of COST2100-style indoor channels (Nc = 1024, Nt = 32, Na = 32 rows kept) and a
-"reconstruction" (the truncated channel plus noise at -10 dB NMSE) stand for one method on one
-batch of the sweep. Prints milliseconds per batch of each stage, the samples/s of the whole
-metric set, and the subband principal eigenvectors by ``numpy.linalg.eigh`` against
-``torch.linalg.eigh`` (what linksim uses), with their ratio and agreement (SGCS between the two
-results; 1 up to phase). Run from the repository root::
+1. **Metric set of one method** on one batch of COST2100-style indoor channels (Nc 1024, Nt 32,
+   Na 32 rows kept, subband 48) and a "reconstruction" (the truncated channel plus noise at
+   -10 dB NMSE): the direct definitions (rebuild the space-frequency channel, form MRT beams,
+   ``eigh`` of every subband covariance: the sweep of linksim up to 2026-12-03) against
+   :func:`linksim.metrics.link_metrics`, in the same run, with the largest relative difference
+   of the summarised numbers. The per-batch :class:`linksim.metrics.ChannelReference` (shared
+   by all methods and SNR points of a batch) is timed apart.
+2. **Whole sweep** (:func:`linksim.sweep.run_sweep`): ``--n`` test channels x ``--snrs`` pilot
+   SNR points x 3 methods (LS uncompressed, PCA and top-K at 1,024 bits) plus the perfect and
+   no-feedback rows; estimation, compression, metrics and rows included. Prints
+   sample-evaluations/s per method (``n x snrs / seconds``).
 
-    python benchmarks/bench_sweep.py [--batch 250] [--subband 48] [--threads 1] [--repeats 3]
+Run from the repository root on an idle machine::
+
+    python benchmarks/bench_sweep.py [--batch 250] [--threads 2] [--n 1000] [--snrs 10]
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -24,67 +32,107 @@ import numpy as np
 import torch
 
 from channels.cost2100 import generate_cost2100_ad
-from linksim import metrics, precoding, transforms
+from channels.dataset import AdDataset
+from linksim import baselines, metrics, precoding, transforms
 from linksim.estimation import complex_normal
+from linksim.sweep import run_sweep
+
+NC, NA, SUBBAND, DL_SNR = 1024, 32, 48, 10.0
 
 
-def _best_ms(fn, repeats: int) -> float:
+def _best_s(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return 1e3 * min(times)
+    return min(times)
+
+
+def direct_metrics(h, h_ad, h_ad_hat, rng, v_true):
+    """The metric set from the definitions (the sweep before 2026-12-04)."""
+    h_hat = transforms.rebuild_space_frequency(h_ad_hat, h.shape[1])
+    w = precoding.mrt(h_hat, rng)
+    out = {"nmse_ad": metrics.nmse_per_sample(h_ad, h_ad_hat),
+           "nmse_sf": metrics.nmse_per_sample(h, h_hat),
+           "rho": metrics.cosine_similarity(h, h_hat)}
+    out.update(metrics.beamforming_terms(h, w, DL_SNR))
+    eig = precoding.subband_principal_eigenvectors(h_hat, SUBBAND)
+    out["sgcs_subband"] = metrics.sgcs_of_eigenvectors(v_true, *eig).mean(axis=-1)
+    w_eig = precoding.eigen_beamforming_subband(h_hat, SUBBAND, rng, eigvecs=eig)
+    out["beam_power_eigen"] = precoding.beam_power(h, w_eig).mean(axis=-1)
+    return out
+
+
+def metric_set(batch: int, repeats: int) -> None:
+    h_ad_full = generate_cost2100_ad(batch, "indoor_5.3GHz", num_subcarriers=NC,
+                                     num_delay_rows=NA, seed=1)[0]
+    h = transforms.rebuild_space_frequency(h_ad_full, NC)
+    h_ad = transforms.truncated_angular_delay(h, NA)
+    rng = np.random.default_rng(2)
+    noise = complex_normal(rng, h_ad.shape) * np.sqrt(
+        0.1 * np.mean(np.abs(h_ad) ** 2, axis=(1, 2), keepdims=True))
+    h_ad_hat = (h_ad + noise).astype(np.complex64)
+    v_true = precoding.subband_principal_eigenvectors(h, SUBBAND)[0]
+    ref = metrics.ChannelReference(h, NA, SUBBAND, DL_SNR)
+
+    t_old = _best_s(lambda: direct_metrics(h, h_ad, h_ad_hat, rng, v_true), repeats)
+    t_new = _best_s(lambda: metrics.link_metrics(ref, h_ad_hat=h_ad_hat, rng=rng), repeats)
+    t_ref = _best_s(lambda: metrics.ChannelReference(h, NA, SUBBAND, DL_SNR), repeats)
+    old = metrics.summarise(direct_metrics(h, h_ad, h_ad_hat, rng, v_true))
+    new = metrics.summarise(metrics.link_metrics(ref, h_ad_hat=h_ad_hat, rng=rng))
+    lin = {k: (10 ** (v / 10) if k.endswith("_db") else v) for k, v in old.items()}
+    diff = max(abs((10 ** (new[k] / 10) if k.endswith("_db") else new[k]) - v) / abs(v)
+               for k, v in lin.items() if v)
+    print(f"metric set of one method, batch {batch}:")
+    print(f"  direct definitions (before)   {1e3 * t_old:8.1f} ms = {batch / t_old:7.0f} samples/s")
+    print(f"  link_metrics                  {1e3 * t_new:8.1f} ms = {batch / t_new:7.0f} samples/s"
+          f"   ({t_old / t_new:.1f}x)")
+    print(f"  ChannelReference, per batch   {1e3 * t_ref:8.1f} ms (shared by all methods and "
+          "SNR points)")
+    print(f"  largest relative difference of the summarised metrics: {diff:.1e}")
+
+
+def whole_sweep(n: int, num_snrs: int, batch: int) -> None:
+    h_ad, kept = generate_cost2100_ad(n, "indoor_5.3GHz", num_subcarriers=NC,
+                                      num_delay_rows=NA, seed=3)[:2]
+    ds = AdDataset(h_ad.astype(np.complex64), np.asarray(kept, np.float32), NC)
+    train = generate_cost2100_ad(1000, "indoor_5.3GHz", num_subcarriers=NC,
+                                 num_delay_rows=NA, seed=4)[0]
+    pca = baselines.PCA.for_payload(1024).fit(train)
+    pca.train_set = "indoor"
+    topk = baselines.TopK.for_payload(1024, (NA, 32), h_train=train[:500])
+    topk.train_set = "indoor"
+    snrs = list(np.linspace(-5, 40, num_snrs))
+    sc = SimpleNamespace(
+        seed=1, estimation=SimpleNamespace(pilot_snr_db=snrs, pilot_length=32,
+                                           noise_reference="per_sample"),
+        preprocessing=SimpleNamespace(num_delay_rows=NA),
+        evaluation=SimpleNamespace(test_sets=["indoor"], batch_size=batch,
+                                   subband_size=SUBBAND, downlink_snr_db=DL_SNR))
+    t0 = time.perf_counter()
+    res = run_sweep(sc, {("indoor", "test"): ds}, [], [pca, topk])
+    t = time.perf_counter() - t0
+    print(f"whole sweep: {n} channels x {num_snrs} SNR points x 3 methods (LS, PCA, top-K) "
+          f"+ perfect, no feedback: {t:.1f} s, {len(res.rows)} rows")
+    print(f"  {n * num_snrs / t:.0f} sample-evaluations/s per method "
+          f"({3 * n * num_snrs / t:.0f} for the three)")
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch", type=int, default=250, help="channels per sweep batch")
-    p.add_argument("--subband", type=int, default=48, help="subcarriers per subband")
-    p.add_argument("--threads", type=int, default=1, help="torch threads")
-    p.add_argument("--repeats", type=int, default=3, help="timed runs per stage (best kept)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads and FFT workers")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs (best kept)")
+    p.add_argument("--n", type=int, default=1000, help="test channels of the whole sweep")
+    p.add_argument("--snrs", type=int, default=10, help="pilot SNR points of the whole sweep")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    na, nc = 32, 1024
-    h_ad = generate_cost2100_ad(args.batch, "indoor_5.3GHz", num_subcarriers=nc,
-                                num_delay_rows=na, seed=1)[0]
-    rng = np.random.default_rng(2)
-    noise = complex_normal(rng, h_ad.shape) * np.sqrt(
-        0.1 * np.mean(np.abs(h_ad) ** 2, axis=(1, 2), keepdims=True))
-    h = transforms.rebuild_space_frequency(h_ad, nc)
-    h_ad_hat = (h_ad + noise).astype(np.complex64)
-    print(f"batch {args.batch}, Nc {nc}, Nt {h.shape[-1]}, subband {args.subband}, torch threads "
-          f"{args.threads}, load average {os.getloadavg()[0]:.2f} (before)")
-
-    def eig_numpy(x):
-        blocks = precoding.subband_blocks(x, args.subband)
-        cov = np.matmul(blocks.transpose(0, 1, 3, 2), blocks.conj())
-        return np.linalg.eigh(cov)[1][..., -1]
-
-    stages = {
-        "rebuild space-frequency": lambda: transforms.rebuild_space_frequency(h_ad_hat, nc),
-        "NMSE (AD + SF) and rho": lambda: (metrics.nmse_per_sample(h_ad, h_ad_hat),
-                                           metrics.nmse_per_sample(h, h),
-                                           metrics.cosine_similarity(h, h)),
-        "MRT + beamforming terms": lambda: metrics.beamforming_terms(
-            h, precoding.mrt(h, rng), 10.0),
-        "subband eigenvectors (torch, linksim)": lambda: precoding.subband_principal_eigenvectors(
-            h, args.subband),
-        "subband eigenvectors (numpy eigh)": lambda: eig_numpy(h),
-    }
-    ms = {name: _best_ms(fn, args.repeats) for name, fn in stages.items()}
-    for name, t in ms.items():
-        print(f"  {name:40s} {t:8.1f} ms")
-    # one eigendecomposition per method: SGCS and eigen-BF share it (the true channel's is
-    # computed once per batch for all methods)
-    per_method = sum(t for name, t in ms.items() if "numpy" not in name)
-    print(f"metrics of one method: {per_method:.0f} ms per batch = "
-          f"{1e3 * args.batch / per_method:.0f} samples/s")
-    ratio = ms["subband eigenvectors (numpy eigh)"] / ms["subband eigenvectors (torch, linksim)"]
-    v_t = precoding.subband_principal_eigenvectors(h, args.subband)[0]
-    v_n = eig_numpy(h)
-    agree = np.abs(np.sum(v_t.conj() * v_n, axis=-1)) ** 2
-    print(f"eigenvectors torch vs numpy: {ratio:.2f}x faster; |v_t^H v_n|^2 min {agree.min():.6f}")
+    transforms.FFT_WORKERS = args.threads
+    print(f"Nc {NC}, Nt 32, Na {NA}, subband {SUBBAND}, threads {args.threads}, "
+          f"load average {os.getloadavg()[0]:.2f} (before)")
+    metric_set(args.batch, args.repeats)
+    whole_sweep(args.n, args.snrs, args.batch)
     print(f"load average {os.getloadavg()[0]:.2f} (after)")
 
 

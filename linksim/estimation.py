@@ -102,7 +102,8 @@ def receive_pilots(h: np.ndarray, x: np.ndarray, sigma2: np.ndarray,
     -------
     y : [b, Nc, Tp] complex64
     """
-    y = h @ x
+    b, nc, nt = h.shape
+    y = (h.reshape(b * nc, nt) @ x).reshape(b, nc, x.shape[-1])  # one GEMM for the batch
     z = complex_normal(rng, y.shape)
     z *= np.sqrt(sigma2).astype(np.float32)[:, None, None]
     return y + z
@@ -123,7 +124,9 @@ def ls_estimate(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     h_hat : [b, Nc, Nt] complex64
     """
     x_pinv = x.conj().T @ np.linalg.inv(x @ x.conj().T)
-    return (y @ x_pinv.astype(np.complex64)).astype(np.complex64)
+    b, nc, tp = y.shape
+    h_hat = y.reshape(b * nc, tp) @ x_pinv.astype(np.complex64)  # one GEMM for the batch
+    return h_hat.reshape(b, nc, -1).astype(np.complex64, copy=False)
 
 
 def estimate_channel(h: np.ndarray, snr_db: float, rng: np.random.Generator, *,

@@ -189,17 +189,57 @@ class SubbandBasis:
         self.m = m.reshape(-1, num_rows).astype(np.complex64)
 
 
-def principal_eigenvectors_of_gram(b: np.ndarray, squarings: int = 2, iterations: int = 6,
-                                   tol: float = 1e-5) -> tuple[np.ndarray, np.ndarray]:
+def principal_eigenvectors_hermitian(k: np.ndarray, squarings: int = 2, iterations: int = 6,
+                                     tol: float = 1e-5) -> tuple[np.ndarray, np.ndarray]:
+    """Principal eigenvector of a batch of Hermitian PSD matrices ``K [..., n, n]``.
+
+    Power iteration on ``K`` (normalised to unit trace) squared ``squarings`` times, from the
+    column of ``K^(2^squarings)`` of largest diagonal of ``K`` (``iterations`` steps: ``K^(2^squarings * iterations)``). Where the
+    eigen-residual ``||K x - lambda x|| / lambda`` is still above ``tol`` (close top
+    eigenvalues), ``numpy.linalg.eigh`` of ``K`` decides, so the result is an eigenvector to
+    ``tol`` either way. Much cheaper than ``eigh`` of every matrix, and free of the
+    thread-oversubscription stalls of a batched LAPACK call on a busy machine.
+
+    Returns
+    -------
+    x : [..., n] complex64
+        Unit-norm principal eigenvectors (phase arbitrary; ``e_1`` where ``K = 0``).
+    trace : [...] float64
+        ``trace K``.
+    """
+    k = np.asarray(k, dtype=np.complex64)
+    trace = np.trace(k, axis1=-2, axis2=-1).real.astype(np.float64)
+    k = k / np.where(trace > 0, trace, 1.0).astype(np.float32)[..., None, None]
+    kp = k
+    for _ in range(squarings):
+        kp = np.matmul(kp, kp)
+        kp /= np.maximum(np.trace(kp, axis1=-2, axis2=-1).real, 1e-30)[..., None, None]
+    # start from the column of largest diagonal: never orthogonal to the range of K
+    col = np.argmax(np.diagonal(k, axis1=-2, axis2=-1).real, axis=-1)
+    x = np.take_along_axis(kp, col[..., None, None], axis=-1)
+    for _ in range(iterations):
+        x = np.matmul(kp, x)
+        x /= np.maximum(np.sqrt(np.sum(abs2(x), axis=-2, keepdims=True)), 1e-30)
+    kx = np.matmul(k, x)
+    lam = np.sum((np.conj(x) * kx).real, axis=(-2, -1))
+    res = np.sqrt(np.sum(abs2(kx - lam[..., None, None] * x), axis=(-2, -1)))
+    # at unit trace the top eigenvalue is at least 1 / n: below it, x is not the top one
+    slow = ((res > tol * np.maximum(lam, 1e-30)) | (lam < (1 - 1e-3) / k.shape[-1])) & (trace > 0)
+    if np.any(slow):
+        x[slow, :, 0] = np.linalg.eigh(k[slow].astype(np.complex128))[1][..., -1]
+    x = x[..., 0]
+    x[trace <= 0] = 0.0
+    x[trace <= 0, 0] = 1.0
+    return x, trace
+
+
+def principal_eigenvectors_of_gram(b: np.ndarray, **options) -> tuple[np.ndarray, np.ndarray]:
     """Principal eigenvector of ``R = B^T conj(B)`` for a batch of small ``B [..., r, Nt]``.
 
     ``R`` is the covariance ``sum_k h_k h_k^H`` of the rows ``h_k^T`` of ``B``; its principal
-    eigenvector is ``v = B^T y`` normalised, with ``y`` the principal eigenvector of
-    ``conj(K)``, ``K = B B^H`` (``r x r``). Power iteration on ``K`` (normalised to unit trace)
-    squared ``squarings`` times, from the first basis vector (``iterations`` steps:
-    ``K^(2^squarings * iterations)``). Where the eigen-residual ``||K x - lambda x|| / lambda``
-    is still above ``tol`` (close top eigenvalues), ``eigh`` of ``K`` decides, so the result is
-    an eigenvector to ``tol`` either way.
+    eigenvector is ``v = B^T conj(x)`` normalised, with ``x`` the principal eigenvector of the
+    ``r x r`` matrix ``K = B B^H`` (:func:`principal_eigenvectors_hermitian`, ``options``
+    passed on).
 
     Returns
     -------
@@ -208,31 +248,10 @@ def principal_eigenvectors_of_gram(b: np.ndarray, squarings: int = 2, iterations
     energy : [...] float64
         ``trace R``.
     """
-    import torch
-
     b = np.ascontiguousarray(b, dtype=np.complex64)
-    k = np.matmul(b, np.conj(np.swapaxes(b, -1, -2)))
-    energy = np.trace(k, axis1=-2, axis2=-1).real.astype(np.float64)
-    k /= np.where(energy > 0, energy, 1.0).astype(np.float32)[..., None, None]
-    kp = k
-    for _ in range(squarings):
-        kp = np.matmul(kp, kp)
-        kp /= np.maximum(np.trace(kp, axis1=-2, axis2=-1).real, 1e-30)[..., None, None]
-    x = np.zeros(k.shape[:-1] + (1,), np.complex64)
-    x[..., 0, 0] = 1.0
-    for _ in range(iterations):
-        x = np.matmul(kp, x)
-        x /= np.maximum(np.sqrt(np.sum(x.real ** 2 + x.imag ** 2, axis=-2, keepdims=True)),
-                        1e-30)
-    kx = np.matmul(k, x)
-    lam = np.sum((np.conj(x) * kx).real, axis=(-2, -1))
-    res = np.sqrt(np.sum(abs2(kx - lam[..., None, None] * x), axis=(-2, -1)))
-    slow = (res > tol * np.maximum(lam, 1e-30)) & (energy > 0)
-    if np.any(slow):
-        x[slow, :, 0] = torch.linalg.eigh(torch.from_numpy(k[slow].astype(np.complex128))
-                                          )[1].numpy()[..., -1]
-    # eigenvector y of conj(K) is conj(x); v = B^T conj(x)
-    v = np.matmul(np.conj(np.swapaxes(x, -1, -2)), b)[..., 0, :]
+    x, energy = principal_eigenvectors_hermitian(
+        np.matmul(b, np.conj(np.swapaxes(b, -1, -2))), **options)
+    v = np.matmul(np.conj(x)[..., None, :], b)[..., 0, :]
     norm = np.sqrt(np.sum(abs2(v), axis=-1, keepdims=True))
     v = np.divide(v, norm, out=np.zeros_like(v), where=norm > 0)
     v[energy <= 0, 0] = 1.0
