@@ -312,3 +312,29 @@ def link_metrics(ref: ChannelReference, *, h_ad_hat: np.ndarray | None = None,
     out["beam_power_eigen"] = np.sum((np.conj(v) * q).real, axis=(1, 2),
                                      dtype=np.float64) / nc
     return out
+
+
+def link_metrics_reference(h: np.ndarray, h_ad: np.ndarray, h_ad_hat: np.ndarray,
+                           h_hat: np.ndarray | None, rng: np.random.Generator | None,
+                           subband_size: int, downlink_snr_db: float) -> dict[str, np.ndarray]:
+    """:func:`link_metrics` straight from the definitions, the slow way: rebuild the
+    space-frequency channel, form MRT and eigen-beamforming beams, ``eigh`` of every subband
+    covariance (what the sweep computed until 2026-12-03). Kept as the reference that tests and
+    ``benchmarks/bench_sweep.py`` compare the fast metric set with.
+
+    ``h [b, Nc, Nt]``, ``h_ad [b, Na, Nt]``: true channel and its truncation; ``h_ad_hat`` the
+    reconstruction, ``h_hat`` its space-frequency form (``None``: the zero-filled rebuild).
+    """
+    from linksim import precoding, transforms
+
+    if h_hat is None:
+        h_hat = transforms.rebuild_space_frequency(h_ad_hat, h.shape[1])
+    out = {"nmse_ad": nmse_per_sample(h_ad, h_ad_hat), "nmse_sf": nmse_per_sample(h, h_hat),
+           "rho": cosine_similarity(h, h_hat)}
+    out.update(beamforming_terms(h, precoding.mrt(h_hat, rng), downlink_snr_db))
+    eig = subband_principal_eigenvectors(h_hat, subband_size)
+    v_true = subband_principal_eigenvectors(h, subband_size)[0]
+    out["sgcs_subband"] = sgcs_of_eigenvectors(v_true, *eig).mean(axis=-1)
+    w_eig = precoding.eigen_beamforming_subband(h_hat, subband_size, rng, eigvecs=eig)
+    out["beam_power_eigen"] = beam_power(h, w_eig).mean(axis=-1)
+    return out

@@ -16,20 +16,7 @@ DATA = Path(__file__).parent / "data"
 
 
 def direct_metrics(h, h_ad_true, h_ad_hat, h_hat, rng, subband, dl_snr_db=10.0):
-    """The sweep's metric set from the definitions: rebuild, MRT beams, full ``eigh``."""
-    if h_hat is None:
-        h_hat = transforms.rebuild_space_frequency(h_ad_hat, h.shape[1])
-    w = precoding.mrt(h_hat, rng)
-    out = {"nmse_ad": metrics.nmse_per_sample(h_ad_true, h_ad_hat),
-           "nmse_sf": metrics.nmse_per_sample(h, h_hat),
-           "rho": metrics.cosine_similarity(h, h_hat)}
-    out.update(metrics.beamforming_terms(h, w, dl_snr_db))
-    eig = precoding.subband_principal_eigenvectors(h_hat, subband)
-    v_true = precoding.subband_principal_eigenvectors(h, subband)[0]
-    out["sgcs_subband"] = metrics.sgcs_of_eigenvectors(v_true, *eig).mean(axis=-1)
-    w_eig = precoding.eigen_beamforming_subband(h_hat, subband, rng, eigvecs=eig)
-    out["beam_power_eigen"] = precoding.beam_power(h, w_eig).mean(axis=-1)
-    return out
+    return metrics.link_metrics_reference(h, h_ad_true, h_ad_hat, h_hat, rng, subband, dl_snr_db)
 
 
 @pytest.fixture(scope="module")
