@@ -156,7 +156,7 @@ def test_report_page(tiny_run, tmp_path):
         assert "Traceback" not in bad.output and "manifest.json" in bad.output
 
 
-@pytest.mark.parametrize("damage", ["garbage_keras", "no_history"])
+@pytest.mark.parametrize("damage", ["garbage_keras", "no_history", "altered_weights"])
 def test_corrupt_model_cache_entry_is_named_with_the_command_to_clear_it(tiny_run, tmp_path,
                                                                         damage):
     """A damaged or incomplete model cache entry: exit 2 naming the entry and how to clear it
@@ -169,13 +169,21 @@ def test_corrupt_model_cache_entry_is_named_with_the_command_to_clear_it(tiny_ru
     [entry, *_] = sorted((tmp_path / "cache" / "models").iterdir())
     if damage == "garbage_keras":
         (entry / "encoder.keras").write_bytes(b"\0" * 4096)
+    elif damage == "altered_weights":  # a valid .keras file whose weights are not the saved ones
+        import keras
+
+        model = keras.saving.load_model(entry / "decoder.keras", compile=False)
+        w = model.weights[0]
+        w.assign(keras.ops.convert_to_numpy(w) + 1e-3)
+        model.save(entry / "decoder.keras")
     else:
         (entry / "history.json").unlink()
     res = CliRunner().invoke(main, ["run", str(path), "--no-progress"])
     assert res.exit_code == 2, res.output
     assert f"corrupt or incomplete model cache entry {entry}" in res.output
     assert f"rm -r '{entry}'" in res.output and "Traceback" not in res.output
-    assert "damaged" in res.output if damage == "garbage_keras" else "history.json" in res.output
+    assert {"garbage_keras": "damaged", "no_history": "history.json",
+            "altered_weights": "checksum"}[damage] in res.output
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
     res = CliRunner().invoke(main, ["run", str(path), "--no-progress", "--retrain"])
     assert res.exit_code == 0, res.output

@@ -16,6 +16,7 @@ To add a codec: subclass :class:`Codec`, implement :meth:`Codec.build_encoder` a
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import inspect
 import json
@@ -318,7 +319,8 @@ class Codec:
                     "normalizer_scale": None if self.normalizer is None else self.normalizer.scale,
                     "normalizer_mode": None if self.normalizer is None else self.normalizer.mode,
                     "sample_normalization": self.sample_normalization,
-                    "codeword_length": self.codeword_length}
+                    "codeword_length": self.codeword_length,
+                    "weights_blake2b": self.weights_digest()}
             (tmp / "codec.json").write_text(json.dumps(meta, indent=2))
             for name, text in (extra_files or {}).items():
                 (tmp / name).write_text(text)
@@ -330,6 +332,18 @@ class Codec:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return directory
+
+    def weights_digest(self) -> str:
+        """BLAKE2b (128-bit, hex) of every weight array of the encoder and decoder, in order,
+        with its shape and dtype: stored in ``codec.json`` by :meth:`save` and checked by
+        :meth:`load`, so altered weights in a readable ``.keras`` file are refused."""
+        h = hashlib.blake2b(digest_size=16)
+        for model in (getattr(self, "encoder", None), getattr(self, "decoder", None)):
+            for w in [] if model is None else model.weights:
+                a = np.ascontiguousarray(keras.ops.convert_to_numpy(w))
+                h.update(f"{a.shape}{a.dtype.str}".encode())
+                h.update(a.tobytes())
+        return h.hexdigest()
 
     def save_models(self, directory: Path) -> None:
         """Write the Keras models into ``directory`` (a fresh temporary directory of
@@ -362,6 +376,10 @@ class Codec:
                                               meta.get("normalizer_mode") or "unit_interval")
         except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
             raise LinksimInputError(f"{directory}: cannot load codec ({exc})") from exc
+        want = meta.get("weights_blake2b")  # absent in codecs saved before 2026-12-04
+        if want is not None and codec.weights_digest() != want:
+            raise LinksimInputError(f"{directory}: the weights do not match the checksum in "
+                                    "codec.json (the .keras files were changed or damaged)")
         how = meta.get("sample_normalization")
         if how is None:  # saved before the option existed
             how = "power" if meta.get("power_normalization") else "none"
