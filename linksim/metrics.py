@@ -217,7 +217,7 @@ class ChannelReference:
         blocks = precoding.subband_blocks(self.h, subband_size)
         self.cov = np.matmul(blocks.transpose(0, 1, 3, 2), blocks.conj())
         self.v, self.v_energy = precoding.principal_eigenvectors_hermitian(self.cov)
-        self.basis = precoding.SubbandBasis(nc, num_rows, subband_size)
+        self.basis = precoding.subband_basis(nc, num_rows, subband_size)
 
 
 def _self_dot(x: np.ndarray) -> np.ndarray:
@@ -284,8 +284,8 @@ def link_metrics(ref: ChannelReference, *, h_ad_hat: np.ndarray | None = None,
     empty = np.sqrt(nh) <= 1e-30
     g = np.divide(u2, nh, out=np.zeros_like(u2), where=~empty)
     if np.any(empty):
-        w = precoding.mrt(np.where(empty[..., None], 0, h_hat).astype(np.complex64), rng)
-        g[empty] = precoding.beam_power(ref.h[empty][:, None], w[empty][:, None])[:, 0]
+        w = precoding.random_beams((int(empty.sum()), 1, h_hat.shape[-1]), rng)
+        g[empty] = precoding.beam_power(ref.h[empty][:, None], w)[:, 0]
     snr = 10.0 ** (ref.downlink_snr_db / 10.0)
     out.update({
         "beam_power": g.mean(axis=-1),

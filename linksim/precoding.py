@@ -8,6 +8,8 @@ principal eigenvector of ``R_s = sum_{k in s} h_hat_k h_hat_k^H``.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from linksim.errors import LinksimInputError
@@ -37,8 +39,7 @@ def mrt(h_hat: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray
     if np.any(empty):
         if rng is None:
             raise ValueError("h_hat has all-zero subcarriers: pass rng for random beams")
-        r = complex_normal(rng, (int(empty.sum()), h_hat.shape[-1]))
-        w[empty] = r / np.linalg.norm(r, axis=-1, keepdims=True)
+        w[empty] = random_beams((int(empty.sum()), 1, h_hat.shape[-1]), rng)[:, 0]
     return w.astype(np.complex64)
 
 
@@ -187,6 +188,12 @@ class SubbandBasis:
             m[i, :len(b)] = b
         self.num_subbands = len(sizes)
         self.m = m.reshape(-1, num_rows).astype(np.complex64)
+
+
+@functools.lru_cache(maxsize=8)
+def subband_basis(num_subcarriers: int, num_rows: int, subband_size: int) -> SubbandBasis:
+    """:class:`SubbandBasis`, built once per grid (an SVD per subband)."""
+    return SubbandBasis(num_subcarriers, num_rows, subband_size)
 
 
 def principal_eigenvectors_hermitian(k: np.ndarray, squarings: int = 2, iterations: int = 6,

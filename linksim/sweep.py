@@ -97,8 +97,8 @@ class Method:
     def reconstruct(self, est: Estimate, rng: np.random.Generator | None) -> Reconstruction:
         raise NotImplementedError
 
-    def rng_labels(self) -> tuple | None:
-        """Labels of this method's own random stream (with test set and SNR), or ``None``."""
+    def rng(self, seed: int, test_set: str, snr: float) -> np.random.Generator | None:
+        """This method's own random stream on ``test_set`` at pilot SNR ``snr``, or ``None``."""
         return None
 
     def row(self, test_set: str, sent_bits: float) -> dict:
@@ -135,8 +135,11 @@ class CodecOverLink(Method):
                        "train_feedback": tc.train_feedback, "train_set": tc.train_set,
                        "codeword_length": m, "payload_bits": link.payload_bits(m) + self.side}
 
-    def rng_labels(self):
-        return ("feedback", self.tc.model_dir.name, self.link.name, self.link.feedback_snr_db)
+    def rng(self, seed, test_set, snr):
+        """Feedback noise: one stream per codec and link, so that a codec's numbers do not
+        depend on which other codecs or links the scenario lists."""
+        return rng_for(seed, "feedback", test_set, snr, self.tc.model_dir.name, self.link.name,
+                       self.link.feedback_snr_db)
 
     def reconstruct(self, est, rng):
         codec = self.tc.codec
@@ -227,9 +230,8 @@ def run_sweep(sc, datasets: dict, trained: list, baselines: list, progress: bool
         rng_fixed = rng_for(sc.seed, "random-beam", test_set)
         rng_noise = {s: rng_for(sc.seed, "pilots", test_set, s) for s in snrs}
         rng_beam = {s: rng_for(sc.seed, "beams", test_set, s) for s in snrs}
-        rng_own = {(s, i): rng_for(sc.seed, *m.rng_labels()[:1], test_set, s,
-                                   *m.rng_labels()[1:])
-                   for s in snrs for i, m in enumerate(methods) if m.rng_labels()}
+        rng_own = {(s, i): m.rng(sc.seed, test_set, s) for s in snrs
+                   for i, m in enumerate(methods)}
         fixed: dict[str, dict[str, list]] = {"perfect": {}, "no_feedback": {}}
         acc: dict[tuple, dict[str, list]] = {(s, i): {} for s in snrs for i in range(len(methods))}
         sent: dict[tuple, list] = {key: [] for key in acc}
@@ -249,7 +251,7 @@ def run_sweep(sc, datasets: dict, trained: list, baselines: list, progress: bool
                     h, s, rng_noise[s], pilot_length=sc.estimation.pilot_length,
                     reference=sc.estimation.noise_reference), na)
                 for i, m in enumerate(methods):
-                    r = m.reconstruct(est, rng_own.get((s, i)))
+                    r = m.reconstruct(est, rng_own[s, i])
                     sent[s, i].append(r.bits)
                     _append(acc[s, i], metrics.link_metrics(ref, h_ad_hat=r.h_ad, h_hat=r.h,
                                                             rng=rng_beam[s]))
