@@ -214,8 +214,7 @@ class ChannelReference:
         # h and -j h as real [b, Nc, 2 Nt]: Re and Im of h_hat_k^H h_k are real dot products
         self._h_re = self.h.view(np.float32)
         self._h_im = (-1j * self.h).astype(np.complex64).view(np.float32)
-        blocks = precoding.subband_blocks(self.h, subband_size)
-        self.cov = np.matmul(blocks.transpose(0, 1, 3, 2), blocks.conj())
+        self.cov = precoding.subband_covariances(self.h, subband_size)
         self.v, self.v_energy = precoding.principal_eigenvectors_hermitian(self.cov)
         self.basis = precoding.subband_basis(nc, num_rows, subband_size)
 
@@ -300,9 +299,8 @@ def link_metrics(ref: ChannelReference, *, h_ad_hat: np.ndarray | None = None,
     elif from_ad:
         v, energy = precoding.subband_principal_eigenvectors_ad(h_ad_hat, ref.basis)
     else:
-        blocks = precoding.subband_blocks(h_hat, ref.subband_size)
         v, energy = precoding.principal_eigenvectors_hermitian(
-            np.matmul(blocks.transpose(0, 1, 3, 2), blocks.conj()))
+            precoding.subband_covariances(h_hat, ref.subband_size))
     out["sgcs_subband"] = sgcs_of_eigenvectors(ref.v, v, energy).mean(axis=-1)
     empty = energy <= 1e-60
     if np.any(empty):

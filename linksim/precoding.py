@@ -78,6 +78,13 @@ def subband_blocks(h: np.ndarray, subband_size: int) -> np.ndarray:
     return h.reshape(b, s, subband_size, nt)
 
 
+def subband_covariances(h: np.ndarray, subband_size: int) -> np.ndarray:
+    """``R_s = sum_{k in s} h_k h_k^H`` of each subband: ``[b, Nc, Nt]`` -> ``[b, S, Nt, Nt]``
+    complex64 (``R[n, m] = sum_k h_k[n] conj(h_k[m])``)."""
+    blocks = subband_blocks(h, subband_size)  # [b, S, n, Nt]
+    return np.matmul(blocks.transpose(0, 1, 3, 2), blocks.conj())
+
+
 def subband_principal_eigenvectors(h: np.ndarray, subband_size: int
                                    ) -> tuple[np.ndarray, np.ndarray]:
     """Principal eigenvector of each subband's covariance ``R_s = sum_{k in s} h_k h_k^H``.
@@ -103,12 +110,11 @@ def subband_principal_eigenvectors(h: np.ndarray, subband_size: int
     """
     import torch
 
-    blocks = subband_blocks(h, subband_size)  # [b, S, n, Nt]
-    cov = np.matmul(blocks.transpose(0, 1, 3, 2), blocks.conj())  # R[n, m] = sum h[n] h[m]^*
-    # PyTorch's batched LAPACK call: 2.4x faster than numpy.linalg.eigh on [250, 22, 32, 32]
-    # complex64 (one thread; benchmarks/bench_sweep.py).
+    cov = subband_covariances(h, subband_size)
+    # the definition, by full eigendecompositions (PyTorch's batched LAPACK call: 2.4x
+    # numpy.linalg.eigh on one thread); the sweep uses principal_eigenvectors_hermitian
     vecs = torch.linalg.eigh(torch.from_numpy(np.ascontiguousarray(cov)))[1].numpy()
-    energy = np.sum(abs2(blocks), axis=(2, 3), dtype=np.float64)
+    energy = np.sum(abs2(subband_blocks(h, subband_size)), axis=(2, 3), dtype=np.float64)
     return vecs[..., -1].astype(np.complex64), energy
 
 
@@ -201,8 +207,8 @@ def principal_eigenvectors_hermitian(k: np.ndarray, squarings: int = 2, iteratio
     """Principal eigenvector of a batch of Hermitian PSD matrices ``K [..., n, n]``.
 
     Power iteration on ``K`` (normalised to unit trace) squared ``squarings`` times, from the
-    column of ``K^(2^squarings)`` of largest diagonal of ``K`` (``iterations`` steps: ``K^(2^squarings * iterations)``). Where the
-    eigen-residual ``||K x - lambda x|| / lambda`` is still above ``tol`` (close top
+    column of ``K^(2^squarings)`` where ``K`` has its largest diagonal entry (``iterations``
+    steps: ``K^(2^squarings * iterations)``). Where the eigen-residual ``||K x - lambda x|| / lambda`` is still above ``tol`` (close top
     eigenvalues), ``numpy.linalg.eigh`` of ``K`` decides, so the result is an eigenvector to
     ``tol`` either way. Much cheaper than ``eigh`` of every matrix, and free of the
     thread-oversubscription stalls of a batched LAPACK call on a busy machine.
