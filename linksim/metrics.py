@@ -187,8 +187,8 @@ class ChannelReference:
     ----------
     h_ad : [b, Na, Nt] complex64
         Truncated angular-delay channel (:func:`linksim.transforms.truncated_angular_delay`).
-    energy, tail : [b] float64
-        ``||H||^2`` and the part of it outside the ``Na`` kept delay rows.
+    energy, energy_ad, tail : [b] float64
+        ``||H||^2``, the part of it inside the ``Na`` kept delay rows and the part outside.
     hn2 : [b, Nc] float64
         ``||h_k||^2``.
     v, cov : [b, S, Nt] complex64, [b, S, Nt, Nt] complex64
@@ -208,6 +208,7 @@ class ChannelReference:
         self.tail = np.sum(abs2(h_d[:, num_rows:]), axis=(1, 2), dtype=np.float64)
         self.h_ad = scipy.fft.fft(h_d[:, :num_rows], axis=-1, norm="ortho",
                                   workers=transforms.FFT_WORKERS).astype(np.complex64)
+        self.energy_ad = np.sum(abs2(self.h_ad), axis=(1, 2), dtype=np.float64)
         self.hn2 = _self_dot(self.h)
         self.energy = self.hn2.sum(axis=-1)
         self.p_elem = self.hn2.mean(axis=-1) / nt
@@ -263,7 +264,7 @@ def link_metrics(ref: ChannelReference, *, h_ad_hat: np.ndarray | None = None,
         h_ad_hat = ref.h_ad if perfect else transforms.truncated_angular_delay(h_hat,
                                                                                ref.num_rows)
     err_ad = np.sum(abs2(ref.h_ad - h_ad_hat), axis=(1, 2), dtype=np.float64)
-    out = {"nmse_ad": err_ad / np.sum(abs2(ref.h_ad), axis=(1, 2), dtype=np.float64)}
+    out = {"nmse_ad": err_ad / ref.energy_ad}
     from_ad = h_hat is None
     if from_ad:
         out["nmse_sf"] = (err_ad + ref.tail) / ref.energy

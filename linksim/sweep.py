@@ -238,8 +238,7 @@ def run_sweep(sc, datasets: dict, trained: list, baselines: list, progress: bool
         kept, floors = [], {tc.model_dir.name: [] for tc in trained}
         for h in ds.batches(ev.batch_size):
             ref = metrics.ChannelReference(h, na, ev.subband_size, ev.downlink_snr_db)
-            kept.append(np.sum(transforms.abs2(ref.h_ad), axis=(1, 2), dtype=np.float64)
-                        / ref.energy)
+            kept.append(ref.energy_ad / ref.energy)
             x_true = transforms.complex_to_real(ref.h_ad)
             for tc in trained:
                 floors[tc.model_dir.name].append(tc.codec.range_floor_per_sample(x_true))
