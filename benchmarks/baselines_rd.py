@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 import pandas as pd
+from linksim.channels.dataset import AdDataset, default_cache_dir
 
 import linksim  # noqa: F401  (sets the Keras backend)
-from channels.dataset import AdDataset, default_cache_dir
 from linksim import baselines, metrics, precoding, transforms
 from linksim.errors import LinksimInputError
 from linksim.pipeline import load_split

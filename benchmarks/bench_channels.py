@@ -1,4 +1,4 @@
-"""Throughput of the UMa channel front end (channels.uma).
+"""Throughput of the UMa channel front end (linksim.channels.uma).
 
 Prints samples/s of ``generate_uma_cir`` alone, of ``frequency_response``
 alone and end to end (CIR + frequency response), with the torch thread count
@@ -27,8 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 import torch
-
-from channels import uma
+from linksim.channels import uma
 
 
 def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -1,4 +1,4 @@
-"""Throughput of the COST 2100 generator (channels.cost2100.generate_cost2100_ad).
+"""Throughput of the COST 2100 generator (linksim.channels.cost2100.generate_cost2100_ad).
 
 Prints samples/s for each environment at the CsiNet output size (Na x Nt = 32 x 32 truncated
 angular-delay, Nc = 1024 subcarriers over 20 MHz), end to end (geometry, per-element paths,
@@ -36,8 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
-
-from channels import cost2100
+from linksim.channels import cost2100
 
 
 def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -3,7 +3,7 @@
 1. Generates a COST 2100 indoor training split of ``--n`` samples (Nt = 32, Nc = 1024,
    Na = 32: 8 KiB of complex64 angular-delay data per sample) and a validation split of
    ``--n-val`` samples straight to HDF5 files in a temporary cache
-   (:func:`channels.dataset.generate_to_file`); prints samples/s.
+   (:func:`linksim.channels.dataset.generate_to_file`); prints samples/s.
 2. Opens them lazily, fits the normaliser in one streaming pass (which computes the codec
    inputs and keeps them in a scratch file), and trains CsiNet CR4 for ``--epochs`` epoch(s)
    reading blocks of ``--block`` samples (:class:`linksim.streaming.StreamedCsi`, as
@@ -83,9 +83,9 @@ def main() -> None:
     args = p.parse_args()
 
     import torch
+    from linksim.channels.dataset import generate_to_file, read_dataset
 
     import linksim  # noqa: F401  (sets the Keras backend)
-    from channels.dataset import generate_to_file, read_dataset
     from linksim.pipeline import codec_inputs
     from linksim.streaming import StreamedCsi
     from linksim.transforms import unit_power

@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 import torch
+from linksim.channels.cost2100 import generate_cost2100_ad
+from linksim.channels.dataset import AdDataset
 
-from channels.cost2100 import generate_cost2100_ad
-from channels.dataset import AdDataset
 from linksim import baselines, metrics, precoding, transforms
 from linksim.estimation import complex_normal
 from linksim.sweep import run_sweep

@@ -74,7 +74,7 @@ def load_channels(env: str | None = None, n: int = 300, seed: int = 0,
     Parameters
     ----------
     env : str or None
-        COST2100 environment (``channels.cost2100.ENVIRONMENTS``), generated with
+        COST2100 environment (``linksim.channels.cost2100.ENVIRONMENTS``), generated with
         ``generate_cost2100_ad(n, env, num_bs_antennas, 1024 subcarriers, bandwidth_hz,
         num_delay_rows, seed)``; ``overrides`` replace fields of the environment
         (``dataclasses.replace``, e.g. ``{"dmc_power_fraction": 0.1}``).
@@ -83,10 +83,10 @@ def load_channels(env: str | None = None, n: int = 300, seed: int = 0,
     npy : path or None
         A ``.npy`` of ``h_ad [N, Na, Nt]`` complex.
     h5 : path or None
-        A linksim data set file (``channels.dataset``): angular-delay sets are read as stored,
+        A linksim data set file (``linksim.channels.dataset``): angular-delay sets are read as stored,
         impulse-response sets transformed (first ``num_delay_rows`` delay rows).
     mat : path or None
-        A CsiNet ``.mat`` file (``channels.csinet_mat.read_csinet_mat``, variable ``mat_key``).
+        A CsiNet ``.mat`` file (``linksim.channels.csinet_mat.read_csinet_mat``, variable ``mat_key``).
     """
     sources = [s for s in (env, npy, h5, mat) if s is not None]
     if len(sources) != 1:
@@ -94,7 +94,7 @@ def load_channels(env: str | None = None, n: int = 300, seed: int = 0,
     if env is not None:
         import dataclasses
 
-        from channels.cost2100 import generate_cost2100_ad, get_environment
+        from linksim.channels.cost2100 import generate_cost2100_ad, get_environment
 
         environment = get_environment(env)
         if overrides:
@@ -105,11 +105,12 @@ def load_channels(env: str | None = None, n: int = 300, seed: int = 0,
     elif npy is not None:
         h_ad = np.load(npy, mmap_mode="r")[:n]
     elif mat is not None:
-        from channels.csinet_mat import read_csinet_mat
+        from linksim.channels.csinet_mat import read_csinet_mat
 
         h_ad = read_csinet_mat(mat, key=mat_key)[:n]
     else:
-        from channels.dataset import AdDataset, read_dataset
+        from linksim.channels.dataset import AdDataset, read_dataset
+
         from linksim.transforms import truncated_angular_delay
 
         with read_dataset(Path(h5), lazy=True) as ds:
@@ -254,7 +255,7 @@ def study_curve(kind: str, x: np.ndarray, cr: float, values, seed: int = 0, offs
 def sample_distances(env: str, n: int, seed: int = 0) -> np.ndarray:
     """BS-MS distances [m] of the first ``n`` samples of ``generate_cost2100_ad(n, env,
     seed=seed)`` (for a free-space path loss ``1 / d`` on the amplitudes)."""
-    from channels.cost2100 import draw_samples
+    from linksim.channels.cost2100 import draw_samples
 
     return np.concatenate([np.hypot(d.ms[:, 0], d.ms[:, 1]) for _, d in draw_samples(n, env, seed)])
 

@@ -38,9 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 import pandas as pd
 import torch
+from linksim.channels.dataset import default_cache_dir
 
 import linksim  # noqa: F401  (sets the Keras backend)
-from channels.dataset import default_cache_dir
 from linksim import metrics, transforms
 from linksim.codecs import CsiInr, CsiNet
 from linksim.feedback import FeedbackLink, Quantizer

@@ -28,8 +28,8 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import keras
 import numpy as np
+from linksim.channels.dataset import default_cache_dir
 
-from channels.dataset import default_cache_dir
 from linksim import transforms
 from linksim.codecs.base import get_codec_class
 from linksim.metrics import to_db

@@ -87,7 +87,7 @@ relative to the first arrival at any element of the sample (the receiver is sync
 Frequency grid and angular-delay convention
 -------------------------------------------
 Baseband subcarriers ``f_k = (k - Nc // 2) df``, ``df = bandwidth / Nc`` (the grid of
-``channels.uma.subcarrier_frequencies``), ``H[k, n] = sum_p g[n, p] exp(-j 2 pi f_k tau[n, p])``
+``linksim.channels.uma.subcarrier_frequencies``), ``H[k, n] = sum_p g[n, p] exp(-j 2 pi f_k tau[n, p])``
 and the truncated angular-delay matrix of ``linksim.transforms`` (``H_ad = F_d H F_a^H``, first
 ``Na`` rows). :func:`generate_cost2100_ad` gets them without evaluating the ``Nc`` tones path by
 path: per (sample, element) a type-1 non-uniform FFT spreads every path's coefficient (``g_p``
@@ -910,7 +910,7 @@ def generate_cost2100_paths(
 # --------------------------------------------------------------------------- frequency routes
 
 def baseband_grid(num_subcarriers: int, bandwidth_hz: float) -> tuple[float, float]:
-    """First subcarrier and spacing [Hz] of ``channels.uma.subcarrier_frequencies(Nc, B / Nc)``.
+    """First subcarrier and spacing [Hz] of ``linksim.channels.uma.subcarrier_frequencies(Nc, B / Nc)``.
 
     ``f_k = f_0 + k df``, ``df = B / Nc``, ``f_0 = -(Nc // 2) df``.
     """
@@ -925,7 +925,7 @@ def frequency_response(g: np.ndarray, tau: np.ndarray, frequencies_hz: np.ndarra
     """Space-frequency channel from per-element paths (reference route; builds all tones).
 
     ``H[b, k, e] = sum_p g[b, e, p] exp(-j 2 pi f_k tau[b, e, p])``, through
-    ``channels.uma.frequency_response`` (phases formed in float64 and wrapped).
+    ``linksim.channels.uma.frequency_response`` (phases formed in float64 and wrapped).
 
     Parameters
     ----------
@@ -937,7 +937,7 @@ def frequency_response(g: np.ndarray, tau: np.ndarray, frequencies_hz: np.ndarra
     -------
     h : [B, Nc, Nt] complex64
     """
-    from channels.uma import frequency_response as fr
+    from linksim.channels.uma import frequency_response as fr
 
     b, nt, p = g.shape
     h = fr(g.reshape(b * nt, 1, p), tau.reshape(b * nt, p), frequencies_hz)  # [B*Nt, Nc, 1]
@@ -1137,7 +1137,7 @@ def angular_delay_from_paths(
 
     Equals ``linksim.transforms.truncated_angular_delay(H, Na)`` and
     ``linksim.transforms.energy_kept(H, Na)`` of
-    ``H = frequency_response(g, tau, channels.uma.subcarrier_frequencies(Nc, B / Nc))`` without
+    ``H = frequency_response(g, tau, linksim.channels.uma.subcarrier_frequencies(Nc, B / Nc))`` without
     building ``H``. Zero-gain (padding) paths are skipped.
 
     Parameters

@@ -50,7 +50,7 @@ COST2100_POOL_MIN = 1024
 #: Samples drawn per Sionna call. Sionna draws a whole batch at once, so a sample depends on the
 #: batch it was drawn in: the batch size is part of the cache key.
 GENERATION_BATCH = 1000
-#: Samples per COST 2100 generation task (a multiple of ``channels.cost2100.RNG_BLOCK``; no effect
+#: Samples per COST 2100 generation task (a multiple of ``linksim.channels.cost2100.RNG_BLOCK``; no effect
 #: on the samples): the unit written to disk, and at most ``2 * COST2100_WORKERS`` tasks are in
 #: flight, so streamed generation holds O(task) samples, not O(n).
 COST2100_TASK = 256
@@ -146,7 +146,7 @@ class CirDataset(_ChannelBatches):
 
     def channels(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Frequency response of samples ``start:stop``: ``[b, Nc, Nt]`` complex64."""
-        from channels.uma import frequency_response
+        from linksim.channels.uma import frequency_response
 
         sl = slice(start, stop)
         return frequency_response(self.a[sl], self.tau[sl], self.frequencies_hz)
@@ -201,7 +201,7 @@ class AdDataset(_ChannelBatches):
 def load_csinet_split(path: Path, key: str = "HT", num_subcarriers: int = 1024,
                       split: str = "") -> AdDataset:
     """A CsiNet ``.mat`` file as an :class:`AdDataset` (energy kept unknown: NaN)."""
-    from channels.csinet_mat import read_csinet_mat
+    from linksim.channels.csinet_mat import read_csinet_mat
 
     h_ad = read_csinet_mat(path, key=key)
     if h_ad.shape[1] > num_subcarriers:
@@ -219,7 +219,7 @@ def cache_key(generator_config: dict, split: str, n: int, seed: int) -> str:
     key = {"config": generator_config, "split": split, "n": n, "seed": seed,
            "format": FORMAT, "version": FORMAT_VERSION, "generation_batch": GENERATION_BATCH}
     if generator_config.get("family") == "cost2100":
-        from channels.cost2100 import GENERATOR_VERSION
+        from linksim.channels.cost2100 import GENERATOR_VERSION
 
         key["generator_version"] = GENERATOR_VERSION
     blob = json.dumps(key, sort_keys=True)
@@ -490,7 +490,7 @@ def read_dataset(path: Path, lazy: bool = False) -> CirDataset | AdDataset:
 
 def _uma_meta(g: dict) -> dict:
     """Generator name, snapshot layout and validity notes of a UMa split."""
-    from channels.uma import validity_notes
+    from linksim.channels.uma import validity_notes
 
     t_n = int(g.get("num_snapshots", 1))
     dt = float(g.get("snapshot_interval_s", 1.0)) if t_n > 1 else 1.0
@@ -521,15 +521,14 @@ def _uma_blocks(g: dict, n: int, seed: int, progress: bool
     Sample ``i`` is snapshot ``i % T`` (time ``(i % T) * snapshot_interval_s``) of drop
     ``i // T``; each Sionna call holds ``GENERATION_BATCH // T`` drops (about
     ``GENERATION_BATCH`` snapshots) drawn from the generator seeded with
-    ``channels.uma.batch_seed(seed, call index)``, so a call's samples do not depend on the
-    others: the same samples as :func:`channels.uma.generate_uma_series` with
+    ``linksim.channels.uma.batch_seed(seed, call index)``, so a call's samples do not depend on the
+    others: the same samples as :func:`linksim.channels.uma.generate_uma_series` with
     ``batch_size=GENERATION_BATCH // T`` (reshaped to samples; with ``T = 1`` those of
-    :func:`channels.uma.generate_uma_cir` with ``batch_size=GENERATION_BATCH``), one call in
+    :func:`linksim.channels.uma.generate_uma_cir` with ``batch_size=GENERATION_BATCH``), one call in
     memory at a time. Path delays are the same for every snapshot of a drop.
     """
+    from linksim.channels import uma
     from tqdm.auto import tqdm
-
-    from channels import uma
 
     t_n = int(g.get("num_snapshots", 1))
     dt = float(g.get("snapshot_interval_s", 1.0)) if t_n > 1 else 1.0
@@ -559,12 +558,12 @@ def _cost2100_blocks(g: dict, n: int, seed: int, kept: list[np.ndarray]
     ``(start, {"h_ad": [b, Na, Nt] complex64, "energy_kept": [b] float32})`` and appends each
     ``energy_kept`` block to ``kept``.
 
-    The samples of :func:`channels.cost2100.generate_cost2100_ad` (which seeds each block of
+    The samples of :func:`linksim.channels.cost2100.generate_cost2100_ad` (which seeds each block of
     ``RNG_BLOCK`` samples by its index, so a task's samples do not depend on the others);
     from :data:`COST2100_POOL_MIN` samples up, :data:`COST2100_WORKERS` processes compute the
     tasks, at most two per worker in flight.
     """
-    from channels.cost2100 import (
+    from linksim.channels.cost2100 import (
         RNG_BLOCK,
         _ad_blocks,
         _single_threaded_children,
@@ -632,7 +631,7 @@ def _plan(generator_config: dict, n: int, seed: int, progress: bool) -> _Plan:
     g = generator_config
     family = g["family"]
     if family == "cost2100":
-        from channels.cost2100 import GENERATOR_VERSION
+        from linksim.channels.cost2100 import GENERATOR_VERSION
 
         kept: list[np.ndarray] = []
 
@@ -651,7 +650,7 @@ def _plan(generator_config: dict, n: int, seed: int, progress: bool) -> _Plan:
                      {}, {"num_subcarriers": int(g["num_subcarriers"])},
                      _cost2100_blocks(g, n, seed, kept), meta)
     if family == "uma":
-        from channels.uma import NUM_PATHS_NLOS, subcarrier_frequencies
+        from linksim.channels.uma import NUM_PATHS_NLOS, subcarrier_frequencies
 
         def meta() -> dict:
             m = _uma_meta(g)

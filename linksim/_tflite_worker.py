@@ -42,10 +42,10 @@ import statistics
 import sys
 import tempfile
 import time
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from linksim.fsutil import as_if_created_normally
+from linksim.versions import package_versions
 
 #: The modules the worker needs besides linksim's own dependencies.
 REQUIRED_MODULES = ("tensorflow", "ai_edge_litert")
@@ -61,17 +61,6 @@ FORMATS = ("tflite-float", "tflite-dynamic-int8", "tflite-int8")
 def missing_modules() -> list[str]:
     """Required modules that this interpreter cannot import (found by spec, not imported)."""
     return [m for m in REQUIRED_MODULES if importlib.util.find_spec(m) is None]
-
-
-def versions() -> dict[str, str]:
-    """Installed versions of :data:`DISTRIBUTIONS` (absent ones left out)."""
-    out = {"python": sys.version.split()[0]}
-    for dist in DISTRIBUTIONS:
-        try:
-            out[dist] = version(dist)
-        except PackageNotFoundError:
-            pass
-    return out
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -191,7 +180,8 @@ def run_job(job: dict) -> dict:
 
     calibration = np.load(job["calibration"]) if job.get("calibration") else None
     inputs = np.load(job["inputs"]) if job.get("inputs") else None
-    result = {"versions": versions(), "keras_backend": None, "formats": {}}
+    result = {"versions": package_versions(DISTRIBUTIONS, missing=None), "keras_backend": None,
+              "formats": {}}
     model = None
     if job.get("keras_model"):
         import keras
@@ -235,7 +225,8 @@ def main(argv: list[str]) -> int:
         return 2
     missing = missing_modules()
     if argv[0] == "--probe":
-        print(json.dumps({"missing": missing, "versions": versions()}))
+        print(json.dumps({"missing": missing,
+                          "versions": package_versions(DISTRIBUTIONS, missing=None)}))
         return 0
     if missing:
         print(f"{MISSING_TAG} {','.join(missing)}", file=sys.stderr)

@@ -144,7 +144,7 @@ def generate(scenario: Path, no_progress: bool) -> None:
         sc = load_scenario(scenario)
     except LinksimInputError as exc:
         _fail(exc)
-    from channels.dataset import default_cache_dir
+    from linksim.channels.dataset import default_cache_dir
 
     cache_dir = Path(sc.cache_dir) if sc.cache_dir else default_cache_dir()
     for name, cfg in sc.datasets.items():
@@ -170,7 +170,7 @@ def _energy_text(ds, num_rows: int, batch_size: int = 500) -> str:
     For angular-delay data sets, the generator's truncation (recorded per sample; "-" where
     unknown); for impulse-response data sets, computed from the channels.
     """
-    from channels.dataset import AdDataset
+    from linksim.channels.dataset import AdDataset
     from linksim.transforms import energy_kept
 
     if isinstance(ds, AdDataset):
@@ -186,7 +186,7 @@ def _energy_text(ds, num_rows: int, batch_size: int = 500) -> str:
               default=None, help="Cache folder (default $LINKSIM_CACHE or ~/.cache/linksim).")
 def datasets(cache_dir: Path | None) -> None:
     """List the cached channel data sets: family, split, n, Nt, size, path."""
-    from channels.dataset import default_cache_dir, describe_file
+    from linksim.channels.dataset import default_cache_dir, describe_file
 
     cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
     files = sorted(cache_dir.glob("*.h5")) if cache_dir.is_dir() else []
@@ -211,8 +211,8 @@ def cache(cache_dir: Path | None, output_dir: Path | None, prune: bool) -> None:
     (.NAME-STAMP.partial), cache files (.ENTRY.XXXX.tmp) and model directories whose owning
     process is gone. Work in progress, whose lock is held, is never listed. linksim run
     prunes its own cache and output folder when it starts."""
-    from channels.dataset import default_cache_dir
     from linksim import housekeeping
+    from linksim.channels.dataset import default_cache_dir
 
     cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
     items = housekeeping.stale_items(cache_dir, output_dir)
@@ -243,7 +243,7 @@ def stats(dataset_file: Path, prefix: Path | None, max_samples: int | None,
 
     Prints the summary table and writes the CDF plot and |H_ad| example images.
     """
-    from channels.dataset import read_dataset
+    from linksim.channels.dataset import read_dataset
     from linksim.errors import DatasetError
 
     try:
@@ -266,8 +266,8 @@ def stats(dataset_file: Path, prefix: Path | None, max_samples: int | None,
 
 def _dataset_stats(ds, num_delay_rows: int, max_samples: int | None):
     """``(first few [4, Na, Nt] channels, statistics dict)`` of either kind of data set."""
-    from channels.dataset import AdDataset
     from linksim import stats as st
+    from linksim.channels.dataset import AdDataset
     from linksim.transforms import truncated_angular_delay
 
     n = len(ds) if max_samples is None else min(len(ds), max_samples)

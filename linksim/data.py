@@ -11,16 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from channels.dataset import (
+from linksim import (
+    resources,
+)
+from linksim.channels.dataset import (
     AdDataset,
     CacheRepairWarning,
     CirDataset,
     load_csinet_split,
     load_or_generate,
     split_path,
-)
-from linksim import (
-    resources,
 )
 from linksim.seeding import derive_seed, rng_for
 from linksim.streaming import StreamedCsi, codec_inputs_range
@@ -53,7 +53,7 @@ def load_split(cfg, split: str, seed: int, cache_dir: Path, progress: bool = Fal
     """One split of a scenario data set: ``(dataset, file, "from cache" | "generated" |
     "loaded")``; generated families go through the cache (generated straight to disk),
     ``csinet_mat`` files are read. ``lazy`` keeps a generated split's arrays on disk
-    (:func:`channels.dataset.read_dataset`); ``csinet_mat`` files are always read whole."""
+    (:func:`linksim.channels.dataset.read_dataset`); ``csinet_mat`` files are always read whole."""
     if cfg.family == "csinet_mat":
         path = getattr(cfg, f"{split}_file")
         return load_csinet_split(path, cfg.key, cfg.num_subcarriers, split), path, "loaded"

@@ -36,20 +36,19 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 
 from linksim.errors import LinksimInputError
 from linksim.fsutil import as_if_created_normally
+from linksim.versions import package_versions
 
 FORMATS = ("keras", "tflite-float", "tflite-dynamic-int8", "tflite-int8", "binary")
 TFLITE_FORMATS = ("tflite-float", "tflite-dynamic-int8", "tflite-int8")
@@ -454,7 +453,7 @@ def load_csi(source: str | os.PathLike, codec, split: str, max_samples: int | No
 
 def _scenario_csi(path: Path, codec, split: str, max_samples: int | None,
                   model_dir: Path | None) -> np.ndarray:
-    from channels.dataset import default_cache_dir
+    from linksim.channels.dataset import default_cache_dir
     from linksim.pipeline import codec_inputs, load_split
     from linksim.scenario import load_scenario
     from linksim.seeding import derive_seed, rng_for
@@ -501,16 +500,6 @@ def parse_formats(text: str | None, codec) -> list[str]:
         raise LinksimInputError(f"--formats: 'binary' needs a codec with binary layers (BCsiNet, "
                                 f"BACRNet); {codec.name} has none")
     return formats
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for dist in ("linksim", "keras", "torch", "numpy"):
-        try:
-            out[dist] = version(dist)
-        except PackageNotFoundError:
-            pass
-    return out
 
 
 def _prepare_out_dir(out_dir: Path) -> Path:
@@ -643,7 +632,7 @@ def _export_into(folder: Path, codec, formats: list[str], x_test, x_cal, latency
         rows["binary"] = {"latency_ms": median, "latency_min_ms": fastest}
         codewords["binary"] = None if x_test is None else _predict(model, x_test)
     tflite = [f for f in formats if f in TFLITE_FORMATS]
-    versions = _versions()
+    versions = package_versions(("linksim", "keras", "torch", "numpy"), missing=None)
     if tflite:
         echo(f"TensorFlow Lite ({', '.join(tflite)}) in a worker process ...")
         result = convert_tflite(keras_file, {f: folder / FILES[f] for f in tflite}, x_cal, x_test,

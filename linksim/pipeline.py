@@ -24,20 +24,19 @@ import platform
 import shutil
 import time
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import filelock
 import numpy as np
 import pandas as pd
 
-from channels.dataset import (
-    CirDataset,
-    default_cache_dir,
-)
 from linksim import (
     housekeeping,
     plots,
+)
+from linksim.channels.dataset import (
+    CirDataset,
+    default_cache_dir,
 )
 from linksim.data import DataStage, codec_inputs, load_split  # noqa: F401
 from linksim.errors import LinksimInputError
@@ -49,6 +48,7 @@ from linksim.sweep import (  # noqa: F401  (re-exported: results format)
     run_sweep,
     write_per_sample,
 )
+from linksim.versions import package_versions
 from linksim.zoo import (  # noqa: F401  (re-exported)
     ModelZoo,
     TrainedCodec,
@@ -58,18 +58,6 @@ from linksim.zoo import (  # noqa: F401  (re-exported)
     make_links,
     output_head_of,
 )
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of the packages that determine a run's numbers."""
-    out = {"python": platform.python_version()}
-    for pkg in ("linksim", "numpy", "scipy", "torch", "keras", "sionna-no-rt", "pandas",
-                "h5py", "pydantic"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
 
 
 def _drop_lock(lock: filelock.FileLock) -> None:

@@ -133,7 +133,7 @@ class UMaChannel(_Strict):
 
 
 def _cost2100_environments() -> tuple[str, ...]:
-    from channels.cost2100 import ENVIRONMENTS
+    from linksim.channels.cost2100 import ENVIRONMENTS
 
     return tuple(ENVIRONMENTS)
 
@@ -146,7 +146,7 @@ class Cost2100Channel(_Strict):
     """
 
     family: Literal["cost2100"] = "cost2100"
-    environment: str = Field(description="a channels.cost2100.ENVIRONMENTS name")
+    environment: str = Field(description="a linksim.channels.cost2100.ENVIRONMENTS name")
     num_bs_antennas: Int = Field(32, ge=1, description="Nt, ULA at half wavelength")
     num_subcarriers: Int = Field(1024, ge=1, description="Nc")
     bandwidth_hz: Float = Field(20e6, gt=0, description="bandwidth [Hz]")

@@ -249,12 +249,12 @@ def ad_statistics(h_ad_trunc: np.ndarray, delay_resolution_s: float | None = Non
 
 def dataset_statistics(ds, num_rows: int = 32, batch_size: int = 256,
                        max_samples: int | None = None) -> dict[str, np.ndarray]:
-    """Statistics of a linksim channel data set (:class:`channels.dataset.CirDataset`).
+    """Statistics of a linksim channel data set (:class:`linksim.channels.dataset.CirDataset`).
 
     The channels are rebuilt batch by batch (``ds.channels``), transformed and truncated to
     ``num_rows`` delay rows; besides :func:`ad_statistics` (with the energy kept) this adds
     ``path_delay_spread_ns``, the RMS delay spread of the paths themselves
-    (:func:`channels.uma.rms_delay_spread`), which the truncation does not clip.
+    (:func:`linksim.channels.uma.rms_delay_spread`), which the truncation does not clip.
 
     Parameters
     ----------
@@ -271,7 +271,7 @@ def dataset_statistics(ds, num_rows: int = 32, batch_size: int = 256,
     -------
     stats : dict of [N] float64
     """
-    from channels.uma import rms_delay_spread
+    from linksim.channels.uma import rms_delay_spread
 
     n = len(ds) if max_samples is None else min(len(ds), max_samples)
     f = np.asarray(ds.frequencies_hz, dtype=np.float64)

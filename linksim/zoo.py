@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from channels.dataset import (
-    cache_lock,
-)
 from linksim import (
     plots,
     transforms,
+)
+from linksim.channels.dataset import (
+    cache_lock,
 )
 from linksim.codecs.base import OUTPUT_HEADS, Codec, get_codec_class
 from linksim.errors import LinksimInputError

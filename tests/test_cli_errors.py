@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from linksim.channels.dataset import cache_key
 
-from channels.dataset import cache_key
 from linksim.cli import main
 from linksim.scenario import load_scenario
 from linksim.seeding import derive_seed
@@ -127,8 +127,8 @@ def test_unreadable_cached_dataset_is_moved_aside_and_regenerated(tmp_path):
 
 def test_foreign_hdf5_is_rejected(tmp_path):
     import h5py
+    from linksim.channels.dataset import read_cir
 
-    from channels.dataset import read_cir
     from linksim.errors import DatasetError
 
     p = tmp_path / "foreign.h5"

@@ -1,4 +1,4 @@
-"""Tests for channels.cost2100 (COST 2100-style generator, closed-form angular-delay output)."""
+"""Tests for linksim.channels.cost2100 (COST 2100-style generator, closed-form angular-delay output)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 import pytest
+from linksim.channels import cost2100 as c
 from scipy.stats import chi2
 
-from channels import cost2100 as c
 from linksim import transforms
 
 # outdoor_300MHz has the parameters of semiurban_300MHz_los (checked in test_parameter_tables)
@@ -19,7 +19,7 @@ NC, BW, NA = 1024, 20e6, 32
 
 def _fft_route(g, tau, nc=NC, bw=BW, na=NA):
     """Reference: build all Nc tones, then linksim's transforms."""
-    from channels.uma import subcarrier_frequencies
+    from linksim.channels.uma import subcarrier_frequencies
 
     h = c.frequency_response(g, tau, subcarrier_frequencies(nc, bw / nc))
     return transforms.truncated_angular_delay(h, na), transforms.energy_kept(h, na)
@@ -85,7 +85,7 @@ def test_vr_gain_and_decay():
 
 
 def test_baseband_grid_matches_uma():
-    from channels.uma import subcarrier_frequencies
+    from linksim.channels.uma import subcarrier_frequencies
 
     for nc in (1024, 33):
         f0, df = c.baseband_grid(nc, 20e6)

@@ -20,9 +20,9 @@ best-per-CR reading of that column does not fit the data its TVAL3 column fits).
 from __future__ import annotations
 
 import pytest
+from linksim.channels.cost2100 import generate_cost2100_ad
 
 from benchmarks.cs_recovery import CALIBRATION_MUS, PAPER_NMSE_DB, calibration_row
-from channels.cost2100 import generate_cost2100_ad
 
 pytestmark = pytest.mark.slow
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from linksim.channels.csinet_mat import write_csinet_mat
+from linksim.channels.dataset import read_dataset
 
-from channels.csinet_mat import write_csinet_mat
-from channels.dataset import read_dataset
 from linksim.cli import main
 from linksim.scenario import load_scenario
 from linksim.transforms import energy_kept

@@ -30,7 +30,7 @@ def test_generation_workers_die_with_their_parent(tmp_path):
         import os, sys, time
         from concurrent.futures import ProcessPoolExecutor
         import multiprocessing
-        from channels.cost2100 import die_with_parent
+        from linksim.channels.cost2100 import die_with_parent
 
         def work(_):
             time.sleep(60)

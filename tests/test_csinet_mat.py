@@ -4,14 +4,14 @@ import h5py
 import numpy as np
 import pytest
 import scipy.io
-
-from channels.csinet_mat import (
+from linksim.channels.csinet_mat import (
     csinet_frequency_response,
     csinet_rho,
     read_csinet_hf,
     read_csinet_mat,
     write_csinet_mat,
 )
+
 from linksim import transforms
 from linksim.errors import DatasetError, LinksimInputError
 

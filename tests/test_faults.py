@@ -39,7 +39,7 @@ KILLER = textwrap.dedent("""
 
 STAGES = {
     # the split written in full, not yet renamed into the cache
-    "generation": ("channels.dataset", "m", "_write_checksums"),
+    "generation": ("linksim.channels.dataset", "m", "_write_checksums"),
     # the encoder and decoder written to the model's temporary directory, not yet renamed
     "training": ("linksim.codecs.base", "m.Codec", "save_models"),
     # the baselines fitted, the sweep about to write rows into the partial run directory

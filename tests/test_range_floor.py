@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from linksim.channels.csinet_mat import write_csinet_mat
 
-from channels.csinet_mat import write_csinet_mat
 from linksim import transforms
 from linksim.cli import main
 from linksim.codecs import CsiNet

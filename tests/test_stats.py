@@ -97,8 +97,8 @@ def test_invariant_to_gain_and_zero_sample_is_nan(rng):
 
 def test_truncation_clips_delay_spread():
     """A path beyond the window is invisible to the AD spread (the path spread sees it)."""
-    from channels.dataset import CirDataset
-    from channels.uma import subcarrier_frequencies
+    from linksim.channels.dataset import CirDataset
+    from linksim.channels.uma import subcarrier_frequencies
 
     nc, nt, scs = 128, 8, 30e3
     res = 1.0 / (nc * scs)

@@ -7,10 +7,8 @@ import json
 import h5py
 import numpy as np
 import pytest
-
-import linksim  # noqa: F401  (sets the Keras backend before keras is used)
-from channels import cost2100, dataset
-from channels.dataset import (
+from linksim.channels import cost2100, dataset
+from linksim.channels.dataset import (
     AdDataset,
     generate,
     generate_to_file,
@@ -18,6 +16,8 @@ from channels.dataset import (
     read_dataset,
     write_ad,
 )
+
+import linksim  # noqa: F401  (sets the Keras backend before keras is used)
 from linksim.errors import DatasetError
 from linksim.pipeline import codec_inputs
 from linksim.streaming import StreamedCsi
@@ -74,7 +74,7 @@ def test_streamed_cost2100_generation_is_bit_identical(tmp_path, monkeypatch, po
 def test_streamed_uma_generation_is_bit_identical(tmp_path, monkeypatch):
     """UMa drops are drawn one Sionna call at a time, each seeded by its index: the samples of
     ``generate_uma_series`` with the same batching."""
-    from channels import uma
+    from linksim.channels import uma
 
     monkeypatch.setattr(dataset, "GENERATION_BATCH", 4)  # 2 drops x 2 snapshots per call
     g = {"family": "uma", "carrier_frequency_hz": 28e9, "num_subcarriers": 32,

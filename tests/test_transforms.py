@@ -62,8 +62,8 @@ def test_normalizer_rejects_zero_data():
 
 
 def test_single_path_through_the_channel_stage_lands_in_its_delay_bin():
-    """A one-path CIR at an on-grid delay, via channels.uma.frequency_response."""
-    from channels.uma import frequency_response, subcarrier_frequencies
+    """A one-path CIR at an on-grid delay, via linksim.channels.uma.frequency_response."""
+    from linksim.channels.uma import frequency_response, subcarrier_frequencies
 
     nc, nt, scs, tap = 1024, 32, 30e3, 7
     a = np.zeros((1, nt, 2), np.complex64)

@@ -1,4 +1,4 @@
-"""Tests for channels.uma (TR 38.901 UMa NLOS through Sionna)."""
+"""Tests for linksim.channels.uma (TR 38.901 UMa NLOS through Sionna)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-
-from channels import uma
+from linksim.channels import uma
 
 N = 64
 NT = 8

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from linksim.channels import dataset, uma
 from pydantic import ValidationError
 from scipy.special import j0
 
-from channels import dataset, uma
 from linksim.scenario import UMaChannel, load_scenario
 
 C = 299_792_458.0
