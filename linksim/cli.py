@@ -50,7 +50,8 @@ def run(scenario: Path, output_dir: Path | None, retrain: bool, no_progress: boo
         _fail(exc)
     import pandas as pd
 
-    from linksim.pipeline import Run, summary_table
+    from linksim.pipeline import Run
+    from linksim.summary import generalization_text, summary_table
 
     runner = Run(sc, scenario, progress=not no_progress, retrain=retrain, echo=click.echo,
                  warn=lambda msg: click.echo(f"WARNING: {msg}", err=True))
@@ -63,6 +64,9 @@ def run(scenario: Path, output_dir: Path | None, retrain: bool, no_progress: boo
     with pd.option_context("display.width", 200, "display.max_columns", 20,
                            "display.float_format", "{:.2f}".format):
         click.echo(summary_table(runner.results).to_string(index=False))
+        matrix = generalization_text(runner.results)
+        if matrix:
+            click.echo(f"\n{matrix}")
     t = runner.timings
     click.echo(f"run directory: {run_dir}  (data {t['data_s']:.0f} s, training "
                f"{t['training_s']:.0f} s, sweep {t['sweep_s']:.0f} s, total {t['total_s']:.0f} s)")

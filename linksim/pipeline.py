@@ -41,6 +41,7 @@ from linksim.channels.dataset import (
 from linksim.data import DataStage, codec_inputs, load_split  # noqa: F401
 from linksim.errors import LinksimInputError
 from linksim.scenario import Scenario
+from linksim.summary import generalization_matrix, summary_table  # noqa: F401
 from linksim.sweep import (  # noqa: F401  (re-exported: results format)
     RANGE_FLOOR_WARN_DB,
     RESULT_COLUMNS,
@@ -179,6 +180,10 @@ class Run(DataStage, ModelZoo):
             plots.plot_bfgain_vs_snr(df, tmp / "bfgain_vs_snr.png", sc.num_bs_antennas)
             plots.plot_vs_feedback_snr(df, tmp / "nmse_vs_feedback_snr.png", sc.num_bs_antennas)
             plots.plot_nmse_vs_bits(df, tmp / "nmse_vs_bits.png")
+            matrix = generalization_matrix(df)
+            if not matrix.empty:
+                matrix.to_csv(tmp / "generalization.csv", index=False)
+                plots.plot_generalization_vs_snr(df, tmp / "generalization_vs_snr.png")
             self.timings["total_s"] = time.perf_counter() - t_all
             manifest = self.manifest(trained)
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
@@ -233,24 +238,3 @@ class Run(DataStage, ModelZoo):
                         "model_cache": str(t.model_dir), "loaded_from_cache": t.from_cache,
                         "feedback": [link.state() for link in t.links]} for t in trained],
         }
-
-def summary_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Per method: NMSE (AD) at the lowest, a middle and the highest SNR (each once: one or two
-    SNR points give one or two columns); other metrics at the highest."""
-    snrs = sorted(df["pilot_snr_db"].unique())
-    pick = sorted({snrs[0], snrs[len(snrs) // 2], snrs[-1]})
-    keys = ["codec", "compression_ratio", "train_feedback", "feedback", "feedback_snr_db",
-            "train_set", "test_set", "payload_bits"]
-    d = df.copy()
-    d[keys] = d[keys].astype(object).fillna("-")
-    table = d.pivot_table(index=keys, columns="pilot_snr_db", values="nmse_ad_db",
-                          aggfunc="first", sort=False)[pick]
-    table.columns = [f"NMSE_ad@{s:g}dB" for s in pick]
-    top = d[d["pilot_snr_db"] == snrs[-1]].set_index(keys)
-    for col, name in (("nmse_sf_db", f"NMSE_sf@{snrs[-1]:g}"), ("rho", "rho"),
-                      ("sgcs_subband", "SGCS_sb"), ("bf_gain_db", "BFgain_dB"),
-                      ("bf_gain_eigen_db", "BFgain_eig_dB"), ("se_bps_hz", "SE"),
-                      ("measured_bits", "sent"), ("range_floor_db", "floor_dB")):
-        if col in top:
-            table[name] = top[col]
-    return table.reset_index().rename(columns={"payload_bits": "bits"})

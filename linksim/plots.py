@@ -191,3 +191,51 @@ def plot_training_curve(rows: list[dict], path: Path, title: str) -> None:
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     _save(fig, path)
+
+
+def plot_generalization_vs_snr(df: pd.DataFrame, path: Path) -> bool:
+    """The train x test matrix at every pilot SNR: one panel per test set, NMSE versus pilot
+    SNR for each trained method and training set (solid in domain, dashed across families),
+    with the uncompressed LS estimate for reference. Returns False (and writes nothing) when no
+    method was trained on two sets and tested on two."""
+    from linksim.summary import matrix_rows
+
+    d = matrix_rows(df)
+    if d.empty:
+        return False
+    tests = list(dict.fromkeys(d["test_set"]))
+    trains = list(dict.fromkeys(d["train_set"]))
+    colours = {t: f"C{i}" for i, t in enumerate(trains)}
+    fig, axes = plt.subplots(1, len(tests), figsize=(5.5 * len(tests), 4.2), sharey=True,
+                             squeeze=False)
+    ls = _pilot_axis(df[(df["kind"] == "baseline") & (df["codec"] == "ls_uncompressed")])
+    markers = "osd^v<>"
+    methods = list(dict.fromkeys(zip(d["codec"], d["payload_bits"], strict=True)))
+    for ax, test in zip(axes[0], tests, strict=True):
+        for mi, (codec, bits) in enumerate(methods):
+            for train in trains:
+                g = d[(d["codec"] == codec) & (d["payload_bits"] == bits)
+                      & (d["train_set"] == train) & (d["test_set"] == test)]
+                if g.empty:
+                    continue
+                g = g.sort_values("pilot_snr_db")
+                name = (f"{codec} CR{int(g['compression_ratio'].iloc[0])}"
+                        if g["kind"].iloc[0] == "codec" else f"{codec} {int(bits)}b")
+                ax.plot(g["pilot_snr_db"], g["nmse_ad_db"], "-" if train == test else "--",
+                        color=colours[train], marker=markers[mi % len(markers)], ms=3,
+                        label=f"{name}, trained on {train}")
+        g = ls[ls["test_set"] == test].sort_values("pilot_snr_db")
+        if not g.empty:
+            ax.plot(g["pilot_snr_db"], g["nmse_ad_db"], ":", color="0.5", label="LS, no compression")
+        ax.axhline(0.0, color="0.7", lw=0.8)
+        ax.set_title(f"tested on {test}")
+        ax.set_xlabel("pilot SNR [dB]")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("NMSE, truncated angular-delay [dB]")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="upper center", ncol=2,
+               bbox_to_anchor=(0.5, 0.0), frameon=False)
+    fig.suptitle("generalization: solid = trained and tested on the same family, "
+                 "dashed = across families", fontsize=10)
+    _save(fig, path)
+    return True
