@@ -34,7 +34,17 @@ def main() -> None:
               help="Override the scenario's output_dir.")
 @click.option("--retrain", is_flag=True, help="Train codecs even if a cached model exists.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
-def run(scenario: Path, output_dir: Path | None, retrain: bool, no_progress: bool) -> None:
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True,
+              help="Where the run's units (data splits, models, sweep chunks) execute: in this "
+                   "process, or as Ray tasks (pip install \"linksim[ray]\").")
+@click.option("--address", default=None,
+              help="Ray head to join (host:port or ray://host:port); without it, --executor ray "
+                   "starts a local Ray instance.")
+@click.option("--unit-threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="CPU threads per unit on Ray (units sharing a node do not oversubscribe it).")
+def run(scenario: Path, output_dir: Path | None, retrain: bool, no_progress: bool,
+        executor: str, address: str | None, unit_threads: int) -> None:
     """Run SCENARIO: generate or load channels, train or load codecs, sweep the pilot SNR.
 
     Writes a run directory with results.csv, manifest.json, nmse_vs_snr.png, bfgain_vs_snr.png,
@@ -50,17 +60,25 @@ def run(scenario: Path, output_dir: Path | None, retrain: bool, no_progress: boo
         _fail(exc)
     import pandas as pd
 
+    from linksim.executor import make_executor
     from linksim.pipeline import Run
     from linksim.summary import generalization_text, summary_table
 
+    try:
+        where = make_executor(executor, address)
+    except LinksimInputError as exc:
+        _fail(exc)
     runner = Run(sc, scenario, progress=not no_progress, retrain=retrain, echo=click.echo,
-                 warn=lambda msg: click.echo(f"WARNING: {msg}", err=True))
+                 warn=lambda msg: click.echo(f"WARNING: {msg}", err=True), executor=where,
+                 unit_threads=unit_threads)
     # A terminated run unwinds like Ctrl-C, so its partial run directory is removed.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         run_dir = runner.execute()
     except LinksimInputError as exc:
         _fail(exc)
+    finally:
+        where.close()
     with pd.option_context("display.width", 200, "display.max_columns", 20,
                            "display.float_format", "{:.2f}".format):
         click.echo(summary_table(runner.results).to_string(index=False))

@@ -82,6 +82,16 @@ class DataStage:
         on_disk = {(n, s) for n in tr.train_sets for s in ("train", "val")} if tr.stream else ()
         return [(n, s, (n, s) in on_disk) for n, s in dict.fromkeys(need)]
 
+    def is_cached(self, name: str, split: str) -> bool:
+        """Whether split ``split`` of data set ``name`` is already in the data cache (a
+        ``csinet_mat`` file is never generated, so it counts as cached)."""
+        cfg = self.sc.datasets[name]
+        if cfg.family == "csinet_mat":
+            return True
+        seed = derive_seed(self.sc.seed, "dataset", name, split)
+        n = getattr(cfg, f"n_{split}")
+        return split_path(cfg.generator_config(), split, n, seed, self.cache_dir).exists()
+
     def check_resources(self) -> dict:
         """Refuse up front a run whose data sets cannot fit in memory or in the cache
         (:func:`linksim.resources.check_resources`)."""
@@ -90,10 +100,8 @@ class DataStage:
             cfg = self.sc.datasets[name]
             if cfg.family == "csinet_mat":
                 continue
-            seed = derive_seed(self.sc.seed, "dataset", name, split)
             n = getattr(cfg, f"n_{split}")
-            cached = split_path(cfg.generator_config(), split, n, seed, self.cache_dir).exists()
-            splits.append((name, split, cfg, n, on_disk, cached))
+            splits.append((name, split, cfg, n, on_disk, self.is_cached(name, split)))
         return resources.check_resources(splits, self.sc.preprocessing.num_delay_rows,
                                          self.cache_dir)
 

@@ -33,6 +33,7 @@ import pandas as pd
 from linksim import (
     housekeeping,
     plots,
+    units,
 )
 from linksim.channels.dataset import (
     CirDataset,
@@ -40,6 +41,7 @@ from linksim.channels.dataset import (
 )
 from linksim.data import DataStage, codec_inputs, load_split  # noqa: F401
 from linksim.errors import LinksimInputError
+from linksim.executor import LocalExecutor, Unit
 from linksim.scenario import Scenario
 from linksim.summary import generalization_matrix, summary_table  # noqa: F401
 from linksim.sweep import (  # noqa: F401  (re-exported: results format)
@@ -125,8 +127,15 @@ class Run(DataStage, ModelZoo):
     """Executes a :class:`Scenario`; see the module docstring for the chain."""
 
     def __init__(self, scenario: Scenario, scenario_path: Path | None = None,
-                 progress: bool = True, retrain: bool = False, echo=print, warn=None):
+                 progress: bool = True, retrain: bool = False, echo=print, warn=None,
+                 executor=None, unit_threads: int = 1):
         self.sc = scenario
+        #: Where the units run (:mod:`linksim.executor`); the default runs everything here.
+        self.executor = executor or LocalExecutor()
+        #: CPU threads each unit may use on an executor other than the local one.
+        self.unit_threads = unit_threads
+        #: Units computed and reused (from the caches), by kind: the manifest's ``units``.
+        self.units: dict[str, dict[str, int]] = {}
         self.scenario_path = scenario_path
         self.progress = progress
         self.retrain = retrain
@@ -145,9 +154,38 @@ class Run(DataStage, ModelZoo):
         self.warn = warn or (lambda msg: echo(f"WARNING: {msg}"))
     # -- stage 3: sweep -----------------------------------------------------------------------
     def sweep(self, trained: list[TrainedCodec], baselines: list | None = None) -> pd.DataFrame:
-        """Evaluate every method on every test set at every pilot SNR (:mod:`linksim.sweep`)."""
-        res = run_sweep(self.sc, self.datasets, trained, baselines or [],
-                        progress=self.progress, warn=self.warn)
+        """Evaluate every method on every test set at every pilot SNR (:mod:`linksim.sweep`),
+        one unit per test set; the units a killed run finished are read back from the sweep
+        cache (:mod:`linksim.units`) instead of being evaluated again."""
+        t0 = time.perf_counter()
+        test_sets = self.sc.evaluation.test_sets
+        self.chunk_files = {t: units.chunk_path(self, t, trained) for t in test_sets}
+        parts = {t: units.load_chunk(p) for t, p in self.chunk_files.items()}
+        for t in test_sets:
+            if parts[t] is not None:
+                self.echo(f"sweep {t}: finished by an earlier, interrupted run "
+                          f"({self.chunk_files[t]})")
+                for msg in parts[t].warnings:
+                    self.warn(msg)
+        todo = [t for t in test_sets if parts[t] is None]
+        if isinstance(self.executor, LocalExecutor):
+            for t in todo:
+                parts[t] = run_sweep(self.sc, self.datasets, trained, baselines or [],
+                                     progress=self.progress, warn=self.warn, test_sets=[t])
+                units.save_chunk(self.chunk_files[t], parts[t])
+        else:
+            done = self.executor.map(
+                [Unit("sweep", t, units.sweep_unit, (self.sc, str(self.cache_dir), t),
+                      threads=self.unit_threads) for t in todo],
+                progress=self.progress, desc="sweep")
+            for t, res in zip(todo, done, strict=True):
+                units.save_chunk(self.chunk_files[t], res)
+                for msg in res.warnings:
+                    self.warn(msg)
+                parts[t] = res
+        self.units["sweep"] = {"computed": len(todo), "reused": len(test_sets) - len(todo)}
+        res = units.merge_sweeps([parts[t] for t in test_sets])
+        res.seconds = time.perf_counter() - t0
         self.per_sample, self.energy = res.per_sample, res.energy
         self.range_floors.update(res.range_floors)
         self.warnings.extend(res.warnings)
@@ -170,8 +208,16 @@ class Run(DataStage, ModelZoo):
         tmp, final, lock = reserve_run_dir(out_root, sc.name)
         try:
             t_all = time.perf_counter()
+            if not isinstance(self.executor, LocalExecutor):
+                self.run_units_remotely()
             self.load_data()
             trained = self.train_codecs(tmp)
+            self.units.setdefault("train", {
+                "computed": sum(not t.from_cache for t in trained),
+                "reused": sum(t.from_cache for t in trained)})
+            self.units.setdefault("data", {
+                "computed": sum(not f["from_cache"] for f in self.dataset_files.values()),
+                "reused": sum(f["from_cache"] for f in self.dataset_files.values())})
             classical = self.fit_baselines()
             df = self.sweep(trained, classical)
             df.to_csv(tmp / "results.csv", index=False)
@@ -190,6 +236,7 @@ class Run(DataStage, ModelZoo):
             if self.scenario_path is not None:
                 shutil.copy(self.scenario_path, tmp / "scenario.yaml")
             os.replace(tmp, final)
+            units.drop_chunks(list(getattr(self, "chunk_files", {}).values()))
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             _drop_lock(lock)
@@ -202,6 +249,31 @@ class Run(DataStage, ModelZoo):
         _drop_lock(lock)
         self.results = df
         return final
+
+    def run_units_remotely(self) -> None:
+        """Generate the missing data splits, then train the missing models (fine-tunes after
+        their bases) as units on :attr:`executor`; the run then loads them from the caches."""
+        sc, cache = self.sc, str(self.cache_dir)
+        t0 = time.perf_counter()
+        splits = self.needed_splits()
+        data = [Unit("data", f"{name}/{split}", units.data_unit, (sc, cache, name, split),
+                     threads=self.unit_threads)
+                for name, split, _ in splits if not self.is_cached(name, split)]
+        self.executor.map(data, progress=self.progress, desc="data")
+        self.units["data"] = {"computed": len(data), "reused": len(splits) - len(data)}
+        plan = self.model_plan()
+        todo = [(tag, base) for tag, model_dir, base in plan
+                if self.retrain or not model_dir.exists()]
+        gpus = 1.0 if getattr(self, "device_kind", "cpu") == "cuda" else 0.0
+        for wave in ([t for t in todo if t[1] is None], [t for t in todo if t[1] is not None]):
+            self.executor.map(
+                [Unit("train", tag, units.train_unit,
+                      (sc, cache, [tag] if base is None else [base, tag], self.retrain),
+                      threads=self.unit_threads, gpus=gpus) for tag, base in wave],
+                progress=self.progress, desc="training")
+        self.units["train"] = {"computed": len(todo), "reused": len(plan) - len(todo)}
+        self.retrain = False  # trained above: the run loads them
+        self.timings["units_s"] = time.perf_counter() - t0
 
     def close(self) -> None:
         """Close the data sets opened lazily (``training.stream``); eager ones hold no file."""
@@ -222,6 +294,8 @@ class Run(DataStage, ModelZoo):
             "platform": {"machine": platform.machine(), "system": platform.system(),
                          "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()},
             "timings_s": self.timings,
+            "executor": self.executor.name,
+            "units": self.units,
             "datasets": self.dataset_files,
             "truncation_energy_kept": self.energy,
             "warnings": self.warnings,

@@ -167,6 +167,52 @@ class ModelZoo:
         blob = json.dumps(key, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
+    def _sources(self) -> list[tuple[str, list[str], int | None]]:
+        """What codecs train on: ``(label, member data sets, samples per member or None)`` for
+        each training set, then each mixture."""
+        tr = self.sc.training
+        return ([(n, [n], None) for n in tr.train_sets]
+                + [(m.name, m.sets, m.n_per_set) for m in tr.mixtures])
+
+    def _model_dir(self, spec, cr: int, label: str, train_fb, members: list[str],
+                   n_each: int | None) -> tuple[str, Path]:
+        """The tag and model cache directory of one codec x CR trained on one source."""
+        fb_label = train_fb.label()
+        tag = (f"{get_codec_class(spec.name).name}_cr{cr}_{label}"
+               + ("" if fb_label == "ideal" else f"_{fb_label}"))
+        key = self._model_key(spec, cr, label, train_fb, members,
+                              {"n_per_set": n_each} if n_each else None)
+        return tag, self.cache_dir / "models" / f"{tag}-{key}"
+
+    def _fine_tune_dir(self, spec, cr: int, base_dir: Path, train_fb, ft) -> tuple[str, Path]:
+        """The tag and model cache directory of a fine-tuned model, from its base's entry."""
+        fb = "" if train_fb.label() == "ideal" else f"_{train_fb.label()}"
+        tag = f"{get_codec_class(spec.name).name}_cr{cr}_{ft.label()}{fb}"
+        key = self._model_key(spec, cr, ft.label(), train_fb, members=[ft.target],
+                              extra={"fine_tune": ft.model_dump(), "base_model": base_dir.name})
+        return tag, self.cache_dir / "models" / f"{tag}-{key}"
+
+    def model_plan(self) -> list[tuple[str, Path, str | None]]:
+        """Every model the run trains, in training order, without training anything:
+        ``(tag, model cache directory, tag of the base model for a fine-tune or None)``. The
+        units of :mod:`linksim.units` are cut from it."""
+        sc, tr = self.sc, self.sc.training
+        plan, bases = [], []
+        for label, members, n_each in self._sources():
+            for spec in sc.codecs:
+                for cr in spec.compression_ratios:
+                    for train_fb in tr.feedback_list():
+                        tag, model_dir = self._model_dir(spec, cr, label, train_fb, members,
+                                                         n_each)
+                        plan.append((tag, model_dir, None))
+                        bases.append((label, spec, cr, train_fb, tag, model_dir))
+        for ft in tr.fine_tune:
+            for label, spec, cr, train_fb, base_tag, base_dir in bases:
+                if label == ft.base:
+                    tag, model_dir = self._fine_tune_dir(spec, cr, base_dir, train_fb, ft)
+                    plan.append((tag, model_dir, base_tag))
+        return plan
+
     def _fit_links(self, tc: TrainedCodec, train_fb, x_train: np.ndarray) -> None:
         """Fit the scenario's feedback links on the codec's training codewords.
 
@@ -196,16 +242,18 @@ class ModelZoo:
             raise LinksimInputError(f"preprocessing.scale: cannot fit the normaliser on training "
                                     f"set {label!r} ({exc})") from exc
 
-    def train_codecs(self, run_dir: Path) -> list[TrainedCodec]:
+    def train_codecs(self, run_dir: Path, only: set[str] | None = None) -> list[TrainedCodec]:
         """Train (or load from the model cache) every codec x CR x training link on every
-        training set and mixture, then the fine-tuned variants."""
+        training set and mixture, then the fine-tuned variants.
+
+        ``only``: the tags (:meth:`model_plan`) to train or load, the others skipped (a
+        training unit of :mod:`linksim.units`; a fine-tune's base must be among them)."""
         t0 = time.perf_counter()
         sc, tr, pre = self.sc, self.sc.training, self.sc.preprocessing
         if not sc.codecs:
             self.timings["training_s"] = 0.0
             return []
-        sources = [(n, [n], None) for n in tr.train_sets]
-        sources += [(m.name, m.sets, m.n_per_set) for m in tr.mixtures]
+        sources = self._sources()
         if tr.stream:
             own = [s.name for s in sc.codecs if get_codec_class(s.name).fit is not Codec.fit]
             if own:
@@ -250,6 +298,9 @@ class ModelZoo:
                 norm, xn = by_mode[key]
                 for cr in spec.compression_ratios:
                     for train_fb in tr.feedback_list():
+                        if only is not None and self._model_dir(
+                                spec, cr, label, train_fb, members, n_each)[0] not in only:
+                            continue
                         tc = self._train_one(spec, cr, label, train_fb, xn, norm, run_dir,
                                              members=members, n_each=n_each)
                         self._fit_links(tc, train_fb, x_links)
@@ -263,6 +314,11 @@ class ModelZoo:
             for base in [t for t in trained if t.train_set == ft.base]:
                 train_fb = next(f for f in tr.feedback_list()
                                 if f.label() == base.train_feedback)
+                if only is not None and self._fine_tune_dir(
+                        next(c for c in sc.codecs
+                             if get_codec_class(c.name).name == base.codec.name),
+                        base.codec.compression_ratio, base.model_dir, train_fb, ft)[0] not in only:
+                    continue
                 tc = self._fine_tune(base, ft, train_fb, xs, run_dir)
                 self._fit_links(tc, train_fb, xs["train"])
                 trained.append(tc)
@@ -276,13 +332,9 @@ class ModelZoo:
         sc = self.sc
         codec0 = base.codec
         label = ft.label()
-        fb = "" if base.train_feedback == "ideal" else f"_{base.train_feedback}"
-        tag = f"{codec0.name}_cr{codec0.compression_ratio}_{label}{fb}"
         spec = next(c for c in sc.codecs if get_codec_class(c.name).name == codec0.name)
-        key = self._model_key(spec, codec0.compression_ratio, label, train_fb,
-                              members=[ft.target], extra={"fine_tune": ft.model_dump(),
-                                                          "base_model": base.model_dir.name})
-        model_dir = self.cache_dir / "models" / f"{tag}-{key}"
+        tag, model_dir = self._fine_tune_dir(spec, codec0.compression_ratio, base.model_dir,
+                                             train_fb, ft)
         with cache_lock(model_dir):  # one run trains an entry; others wait, then load it
             if model_dir.exists() and not self.retrain:
                 codec, cached = self._load_cached(model_dir), True
@@ -343,12 +395,9 @@ class ModelZoo:
         ``xn``: normalised ``{"train", "val"}`` inputs, arrays or (``training.stream``)
         :class:`~linksim.streaming.StreamedCsi` sources read from disk during training."""
         sc, tr = self.sc, self.sc.training
-        cls = get_codec_class(spec.name)
         fb_label = train_fb.label()
-        tag = f"{cls.name}_cr{cr}_{train_set}" + ("" if fb_label == "ideal" else f"_{fb_label}")
-        key = self._model_key(spec, cr, train_set, train_fb, members,
-                              {"n_per_set": n_each} if n_each else None)
-        model_dir = self.cache_dir / "models" / f"{tag}-{key}"
+        tag, model_dir = self._model_dir(spec, cr, train_set, train_fb, members or [train_set],
+                                         n_each)
         with cache_lock(model_dir):  # one run trains an entry; others wait, then load it
             if model_dir.exists() and not self.retrain:
                 codec = self._load_cached(model_dir)

@@ -1,0 +1,187 @@
+"""A run cut into independent units, and the sweep's resume cache.
+
+Units (run by an executor of :mod:`linksim.executor`):
+
+* **data**: generating one split of one data set into the data cache
+  (:func:`data_unit`);
+* **train**: training one model (codec x CR x training set x training link) into the model
+  cache (:func:`train_unit`); a fine-tune runs after its base, in a second wave;
+* **sweep**: evaluating every method on one test set at every pilot SNR (:func:`sweep_unit`).
+
+Data and models were already cached by a key of everything that determines them. A sweep unit's
+result is cached too, as ``<cache>/sweep/<run name>-<test set>-<key>.pkl`` (:func:`chunk_path`),
+where the key covers the scenario, the models and data files it used and the source code of
+linksim. A run that is killed keeps the sweep units it finished, and a rerun of the same
+scenario redoes only the others; a run that completes removes its sweep entries, so a later run
+evaluates afresh (as it always did). Every unit's draws come from its own named random streams,
+so a unit's result does not depend on where, or in which order, it ran.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import pickle
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from linksim.fsutil import atomic_path
+from linksim.seeding import derive_seed
+from linksim.sweep import RESULT_COLUMNS, SweepResult
+
+
+# -- the units: module-level functions of picklable arguments, for any executor --------------
+def _quiet(*_args, **_kwargs) -> None:
+    """A unit's own messages are not shown: the run reports what it loads afterwards."""
+
+
+def _worker_run(sc, cache_dir: str, retrain: bool = False):
+    """A :class:`~linksim.pipeline.Run` of ``sc`` inside a unit, on the run's cache."""
+    from linksim.pipeline import Run
+
+    run = Run(sc, progress=False, retrain=retrain, echo=_quiet, warn=_quiet)
+    run.cache_dir = Path(cache_dir)
+    return run
+
+
+def data_unit(sc, cache_dir: str, name: str, split: str) -> str:
+    """Generate split ``split`` of data set ``name`` into the data cache (or find it there);
+    returns the file's path."""
+    from linksim.data import load_split
+
+    cfg = sc.datasets[name]
+    seed = derive_seed(sc.seed, "dataset", name, split)
+    ds, path, _ = load_split(cfg, split, seed, Path(cache_dir), lazy=True)
+    close = getattr(ds, "close", None)
+    if close is not None:
+        close()
+    return str(path)
+
+
+def train_unit(sc, cache_dir: str, tags: list[str], retrain: bool = False) -> list[str]:
+    """Train the models ``tags`` (:meth:`~linksim.zoo.ModelZoo.model_plan`) into the model
+    cache; a fine-tune's base among ``tags`` is loaded from the cache."""
+    run = _worker_run(sc, cache_dir, retrain)
+    try:
+        run.load_data()
+        with tempfile.TemporaryDirectory() as tmp:
+            run.train_codecs(Path(tmp), only=set(tags))
+    finally:
+        run.close()
+    return tags
+
+
+def sweep_unit(sc, cache_dir: str, test_set: str) -> SweepResult:
+    """Every method on test set ``test_set`` at every pilot SNR, the models and data read from
+    the caches (:func:`linksim.sweep.run_sweep` restricted to one test set)."""
+    from linksim.sweep import run_sweep
+
+    run = _worker_run(sc, cache_dir)
+    try:
+        run.load_data()
+        with tempfile.TemporaryDirectory() as tmp:
+            trained = run.train_codecs(Path(tmp))
+        classical = run.fit_baselines()
+        return run_sweep(sc, run.datasets, trained, classical, test_sets=[test_set])
+    finally:
+        run.close()
+
+
+# -- the sweep's resume cache ---------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """SHA-256 (16 hex digits) of the source of linksim and its channel generators: a sweep
+    entry made by other code is never reused."""
+    import linksim
+    import linksim.channels
+
+    h = hashlib.sha256()
+    for root in (Path(linksim.__file__).parent, Path(linksim.channels.__file__).parent):
+        for path in sorted(root.rglob("*.py")):
+            h.update(path.name.encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def chunk_path(run, test_set: str, trained: list) -> Path:
+    """Cache file of the sweep unit of ``test_set`` in ``run`` (after its data, models and
+    classical compressors are in place): keyed by the scenario (less its name and output
+    directory), the model cache entries and data files the unit reads, the classical
+    compressors' states, the package versions and the source code."""
+    from linksim.versions import package_versions
+
+    scenario = run.sc.model_dump(mode="json", exclude={"name", "output_dir"})
+    key = {"scenario": scenario, "test_set": test_set,
+           "models": [tc.model_dir.name for tc in trained],
+           "data": {k: v["path"] for k, v in sorted(run.dataset_files.items())},
+           "baselines": run.baseline_states,
+           "versions": package_versions(), "code": code_digest()}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+    return run.cache_dir / "sweep" / f"{run.sc.name}-{test_set}-{digest[:16]}.pkl"
+
+
+def save_chunk(path: Path, res: SweepResult) -> None:
+    """Write a sweep unit's result (atomically: a killed write leaves no entry)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        pickle.dump(res, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def load_chunk(path: Path) -> SweepResult | None:
+    """A finished sweep unit's result, or None when there is none. An unreadable entry is
+    removed (and the unit redone) rather than trusted."""
+    if not path.is_file():
+        return None
+    try:
+        with open(path, "rb") as f:
+            res = pickle.load(f)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError) as exc:
+        path.unlink(missing_ok=True)
+        import warnings
+
+        warnings.warn(f"sweep cache entry {path} unreadable ({exc}); evaluating it again",
+                      stacklevel=2)
+        return None
+    if not isinstance(res, SweepResult):
+        path.unlink(missing_ok=True)
+        return None
+    return res
+
+
+def drop_chunks(paths: list[Path]) -> None:
+    """Remove a completed run's sweep entries."""
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def merge_sweeps(parts: list[SweepResult]) -> SweepResult:
+    """One result from the sweep units' results, in the order given (the rows of the whole
+    sweep, row indices of the per-sample metrics shifted to match)."""
+    out = SweepResult(pd.DataFrame(columns=RESULT_COLUMNS))
+    frames = []
+    offset = 0
+    for part in parts:
+        frames.append(part.rows)
+        out.per_sample.update({offset + i: v for i, v in part.per_sample.items()})
+        offset += len(part.rows)
+        out.energy.update(part.energy)
+        for model, floors in part.range_floors.items():
+            out.range_floors.setdefault(model, {}).update(floors)
+        out.warnings.extend(part.warnings)
+        out.seconds += part.seconds
+    if frames:
+        out.rows = pd.concat(frames, ignore_index=True).reindex(columns=RESULT_COLUMNS)
+    return out
+
+
+def per_sample_equal(a: dict[int, dict[str, np.ndarray]],
+                     b: dict[int, dict[str, np.ndarray]]) -> bool:
+    """Whether two per-sample metric sets are identical (tests)."""
+    return a.keys() == b.keys() and all(
+        a[i].keys() == b[i].keys() and all(np.array_equal(a[i][k], b[i][k]) for k in a[i])
+        for i in a)
