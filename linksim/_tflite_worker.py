@@ -1,6 +1,6 @@
 """TensorFlow Lite conversion and LiteRT inference of a UE encoder, in a process of its own.
 
-Run by :mod:`linksim.export`, never imported by the simulator: it needs TensorFlow and LiteRT
+Run by :mod:`linksim.export.worker`, never imported by the simulator: it needs TensorFlow and LiteRT
 (``pip install linksim[tflite]``) and Keras on its TensorFlow backend, while the simulator runs
 Keras on PyTorch. Two entry points::
 
@@ -40,11 +40,10 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from linksim.fsutil import as_if_created_normally
+from linksim.fsutil import write_bytes_atomic
 from linksim.versions import package_versions
 
 #: The modules the worker needs besides linksim's own dependencies.
@@ -61,19 +60,6 @@ FORMATS = ("tflite-float", "tflite-dynamic-int8", "tflite-int8")
 def missing_modules() -> list[str]:
     """Required modules that this interpreter cannot import (found by spec, not imported)."""
     return [m for m in REQUIRED_MODULES if importlib.util.find_spec(m) is None]
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path`` and rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        as_if_created_normally(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def convert(model, fmt: str, calibration=None) -> bytes:

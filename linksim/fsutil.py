@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -51,6 +52,32 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """A new, empty temporary directory beside ``path`` to fill; it takes the place of ``path``
+    when the block exits normally (a directory already there is removed first), and is removed
+    with its content when the block raises or is interrupted.
+
+    The directory counterpart of :func:`atomic_path`: readers see the old directory or the
+    whole new one, never a half-written one (only for the instant between the removal and the
+    rename, none). ``suffix`` ends the temporary name (``.partial``, say). The directory gets
+    the mode ``mkdir()`` would have given it (:func:`as_if_created_normally`); the parent
+    directory is created if missing.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent))
+    try:
+        yield tmp
+        as_if_created_normally(tmp)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

@@ -35,6 +35,7 @@ import pandas as pd
 
 from linksim import plots
 from linksim.errors import LinksimInputError
+from linksim.fsutil import write_text_atomic
 
 
 def _png(fig) -> str:
@@ -247,8 +248,5 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
                                indent=2, default=str)),
         "</pre></body></html>",
     ]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text("\n".join(parts))
-    os.replace(tmp, out)
+    write_text_atomic(out, "\n".join(parts))
     return out

@@ -21,7 +21,6 @@ name the unit; :func:`summarise` turns such dicts into the table ``linksim stats
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -32,6 +31,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from linksim.fsutil import atomic_path
 from linksim.transforms import abs2, energy_kept, truncated_angular_delay
 
 #: Statistic key -> (axis label, unit). Keys not listed are plotted and summarised by name.
@@ -334,16 +334,13 @@ def summarise(stats: Mapping) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 def _save_figure(fig, path: Path) -> None:
-    """Write a figure atomically (temporary file in the same folder, then rename)."""
+    """Write a figure atomically (:func:`linksim.fsutil.atomic_path`); the format is the
+    extension of ``path`` (PNG without one)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120,
+                        bbox_inches="tight")
     finally:
         plt.close(fig)
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from linksim.codecs.base import Codec
+from linksim.fsutil import atomic_path
 from linksim.streaming import is_stream
 from linksim.torch_graph import TorchProgram, regularised_layers
 
@@ -349,12 +349,8 @@ def train_codec(codec: Codec, x_train: np.ndarray, x_val: np.ndarray, settings: 
 
 
 def write_training_log(rows: list[dict], path: Path) -> None:
-    """Per-epoch log as CSV (written to a temporary file, then renamed)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    """Per-epoch log as CSV, written atomically (:func:`linksim.fsutil.atomic_path`)."""
+    with atomic_path(path, suffix=".csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)

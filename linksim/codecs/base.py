@@ -21,8 +21,6 @@ import importlib
 import inspect
 import json
 import os
-import shutil
-import tempfile
 import zipfile
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -31,7 +29,7 @@ import keras
 import numpy as np
 
 from linksim.errors import LinksimInputError
-from linksim.fsutil import as_if_created_normally
+from linksim.fsutil import atomic_directory
 from linksim.transforms import SAMPLE_NORMALIZATIONS, Normalizer, sample_normalize
 
 #: Decoder output heads: final activation, normaliser mode.
@@ -310,9 +308,7 @@ class Codec:
         name -> text, such as the training history) atomically to ``directory``: everything is
         written under a temporary name first, so the directory appears complete or not at all."""
         directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-        try:
+        with atomic_directory(directory) as tmp:
             self.save_models(tmp)
             meta = {"name": self.name, "config": self.config(),
                     "class_path": f"{type(self).__module__}:{type(self).__qualname__}",
@@ -324,13 +320,6 @@ class Codec:
             (tmp / "codec.json").write_text(json.dumps(meta, indent=2))
             for name, text in (extra_files or {}).items():
                 (tmp / name).write_text(text)
-            as_if_created_normally(tmp)
-            if directory.exists():
-                shutil.rmtree(directory)
-            os.replace(tmp, directory)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return directory
 
     def weights_digest(self) -> str:
