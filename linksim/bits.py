@@ -111,6 +111,15 @@ def bits_to_int(bits: np.ndarray) -> int:
     return int("".join(map(str, bits.tolist())), 2) if bits.size else 0
 
 
+def subset_to_bits(idx: np.ndarray, n: int) -> np.ndarray:
+    """``[b, k]`` increasing positions in ``0 .. n-1`` -> ``[b, ceil(log2 C(n, k))]`` bits of
+    their rank (:func:`subset_rank`), most significant first, uint8."""
+    width = combinatorial_bits(n, idx.shape[1])
+    if width == 0:
+        return np.zeros((len(idx), 0), np.uint8)
+    return np.stack([int_to_bits(r, width) for r in subset_rank(idx)])
+
+
 class BitReader:
     """Reads consecutive fields from equal-length bitstreams ``[b, n]``."""
 
@@ -131,6 +140,7 @@ class BitReader:
         return bits_to_float32(self.take(32))
 
     def subset(self, n: int, k: int) -> np.ndarray:
+        """Inverse of :func:`subset_to_bits`: ``[b, k]`` positions of a ``k``-subset of ``n``."""
         field = self.take(combinatorial_bits(n, k))
         return subset_unrank([bits_to_int(row) for row in field], n, k)
 

@@ -96,6 +96,7 @@ class Baseline(ABC):
 
 
 def check_csi(h: np.ndarray, shape: tuple[int, int], what: str) -> np.ndarray:
+    """``h`` itself if it is ``[b, *shape]``, else :class:`LinksimInputError` naming ``what``."""
     if h.ndim != 3 or tuple(h.shape[1:]) != tuple(shape):
         raise LinksimInputError(f"{what}: expected CSI of shape [b, {shape[0]}, {shape[1]}], "
                                 f"got {list(h.shape)}")
@@ -103,6 +104,8 @@ def check_csi(h: np.ndarray, shape: tuple[int, int], what: str) -> np.ndarray:
 
 
 def check_bits(name: str, value: int, lo: int, hi: int = 24) -> int:
+    """``value`` as an int if it is an integer in ``lo .. hi``, else :class:`LinksimInputError`
+    naming ``name``."""
     if not isinstance(value, int | np.integer) or not lo <= value <= hi:
         raise LinksimInputError(f"{name} must be an integer in {lo}..{hi}, got {value!r}")
     return int(value)

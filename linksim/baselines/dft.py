@@ -22,10 +22,9 @@ from linksim.bits import (
     dequantise_phase,
     float32_to_bits,
     index_bits,
-    int_to_bits,
     quantise_phase,
     quantise_to_levels,
-    subset_rank,
+    subset_to_bits,
     uint_to_bits,
 )
 from linksim.errors import LinksimInputError
@@ -192,13 +191,10 @@ class DFTCodebook(Baseline):
         keep = np.ones((b, self.L), bool)
         np.put_along_axis(keep, report["strongest"][:, None], False, axis=1)
         wb_sent = report["q_wb"][keep].reshape(b, self.L - 1)
-        w = combinatorial_bits(self.nt, self.L)
-        beams = (np.stack([int_to_bits(r, w) for r in subset_rank(report["beams"])]) if w
-                 else np.zeros((b, 0), np.uint8))
         head = np.concatenate([
             float32_to_bits(report["scale"]), uint_to_bits(report["rot"][:, None],
                                                            index_bits(self.O)),
-            beams, uint_to_bits(report["strongest"][:, None], index_bits(self.L)),
+            subset_to_bits(report["beams"], self.nt), uint_to_bits(report["strongest"][:, None], index_bits(self.L)),
             uint_to_bits(wb_sent, self.wb_amp_bits)], axis=1)
         # per beam (increasing beam order), per subband: amplitude then phase
         sb = np.concatenate([

@@ -14,12 +14,11 @@ from linksim.bits import (
     dequantise_phase,
     float32_to_bits,
     index_bits,
-    int_to_bits,
     quantise_midtread,
     quantise_phase,
     quantise_to_levels,
     stack_streams,
-    subset_rank,
+    subset_to_bits,
     uint_to_bits,
 )
 from linksim.errors import LinksimInputError
@@ -202,9 +201,7 @@ class TopK(Baseline):
     def to_bits(self, report: dict[str, np.ndarray]) -> list[np.ndarray]:
         a_bits, p_bits = self.value_bits
         if self.index_coding == "combinatorial":
-            w = combinatorial_bits(self.n, self.k)
-            pos = np.stack([int_to_bits(r, w) for r in subset_rank(report["idx"])]) if w else \
-                np.zeros((len(report["idx"]), 0), np.uint8)
+            pos = subset_to_bits(report["idx"], self.n)
         else:
             pos = uint_to_bits(report["idx"], index_bits(self.n))
         values = np.concatenate([uint_to_bits(report["q1"], a_bits),
