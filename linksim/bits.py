@@ -134,6 +134,10 @@ class BitReader:
         return out
 
     def uint(self, count: int, width: int) -> np.ndarray:
+        """``count`` fields of ``width`` bits -> ``[b, count]`` int64 (zeros for ``width = 0``,
+        an index into a set of one)."""
+        if width == 0:
+            return np.zeros((self.bits.shape[0], count), np.int64)
         return bits_to_uint(self.take(count * width), width)
 
     def float32(self) -> np.ndarray:

@@ -101,6 +101,16 @@ def test_dft_codebook_bits_vary_with_zeroed_beams_and_match_the_bitstream(rng):
     assert np.all((d.payload_bits - measured) % (3 * 4) == 0)  # whole beams of 3 subbands x 4 b
 
 
+def test_zero_width_index_fields_go_through_the_bitstream(rng):
+    """One beam, one rotation, one position: their indices take 0 bits and parse back."""
+    h = dft_channel(rng, 5, 32, 8, [3], 16, oversampling=1)
+    d = bl.DFTCodebook(1, 8, 32, 16, oversampling=1)
+    np.testing.assert_array_equal(d.compress(h, via_bits=True)[0], d.compress(h)[0])
+    t = bl.TopK(1, (1, 1), index_coding="fixed")
+    h1 = sparse_ad(rng, 5, 1, 1)
+    np.testing.assert_array_equal(t.compress(h1, via_bits=True)[0], t.compress(h1)[0])
+
+
 # -- near-perfect at fine quantisation -----------------------------------------------------------
 @pytest.mark.parametrize("fmt", ["polar", "cartesian"])
 def test_topk_all_coefficients_fine_quantisation_is_near_perfect(rng, fmt):
