@@ -6,9 +6,11 @@ significant bit first (:func:`uint_to_bits`); the fields of a report follow each
 order; a bitstream goes into bytes 8 bits at a time, its first bit in the most significant
 position of the first byte, the last byte zero-padded (:func:`pack_words`, ``np.packbits``).
 
-One uniform quantiser everywhere: :func:`quantise_uniform` (midrise, ``2^B`` cells on
-``[lo, hi]``, clipped) and :func:`dequantise_uniform` (cell centres). The feedback link's
-:class:`Quantizer` is it on the codeword range (uniform law), or on the mu-law companded axis.
+One uniform quantiser: :func:`quantise_uniform` (midrise, ``2^B`` cells on ``[lo, hi]``,
+clipped) and :func:`dequantise_uniform` (cell centres), used by the PCA and compressive-sensing
+baselines and by the feedback link's :class:`Quantizer`, on the codeword range (uniform law) or
+on the mu-law companded axis. (The training-time ``linksim.feedback.QuantizeSTE`` computes the
+same cells in Keras ops, on tensors.)
 
 Index sets are sent with the combinatorial number system, ``ceil(log2 C(N, K))`` bits for ``K``
 of ``N`` positions (3GPP's combinatorial beam indicator).

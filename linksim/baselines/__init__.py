@@ -26,17 +26,10 @@ docs/baselines.md.
 """
 
 from linksim.baselines.base import SCALE_BITS, Baseline
-from linksim.baselines.compressive import (
-    OMP,
-    SCHEMES,
-    CompressiveSensing,
-    Lasso,
-    TotalVariation,
-)
+from linksim.baselines.compressive import OMP, CompressiveSensing, Lasso, TotalVariation
 from linksim.baselines.dft import TYPE2_AMP_STEP_DB, DFTCodebook, dft_beams
 from linksim.baselines.pca import PCA, allocate_bits
 from linksim.baselines.topk import TopK
 
-__all__ = ["OMP", "PCA", "SCALE_BITS", "SCHEMES", "TYPE2_AMP_STEP_DB", "Baseline",
-           "CompressiveSensing", "DFTCodebook", "Lasso", "TopK", "TotalVariation",
-           "allocate_bits", "dft_beams"]
+__all__ = ["OMP", "PCA", "SCALE_BITS", "TYPE2_AMP_STEP_DB", "Baseline", "CompressiveSensing",
+           "DFTCodebook", "Lasso", "TopK", "TotalVariation", "allocate_bits", "dft_beams"]
