@@ -1,4 +1,4 @@
-"""Rate-distortion of the classical baselines (linksim/baselines.py) on one scenario data set.
+"""Rate-distortion of the classical baselines (linksim/baselines/) on one scenario data set.
 
     python benchmarks/baselines_rd.py                       # COST2100 indoor of codec_zoo.yaml
     python benchmarks/baselines_rd.py --csv rd.csv --budgets 256 1024 4096

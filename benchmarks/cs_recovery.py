@@ -1,4 +1,4 @@
-"""Compressive-sensing recovery NMSE (LASSO, TV, OMP of linksim.compressive) against the CsiNet
+"""Compressive-sensing recovery NMSE (LASSO, TV, OMP of linksim.baselines) against the CsiNet
 paper's Table I, on COST2100 channels generated here or on stored data.
 
     python benchmarks/cs_recovery.py --env indoor_5.3GHz [--crs 4 16 32 64] [--n 300]
@@ -29,7 +29,7 @@ to calibrate a channel generator against the paper's CS numbers::
     from benchmarks.cs_recovery import lasso_nmse, load_channels
     nmse_db, alpha = lasso_nmse(load_channels(env="indoor_5.3GHz", n=300), cr=4)
 
-The solvers run numpy's OpenBLAS on ``linksim.compressive.SOLVER_BLAS_THREADS`` threads (1:
+The solvers run numpy's OpenBLAS on ``linksim.baselines.sensing.SOLVER_BLAS_THREADS`` threads (1:
 their many small products are many times slower multithreaded next to another busy process);
 the script prints it and the load average.
 """
@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from linksim import compressive
+from linksim.baselines import compressive, sensing
 from linksim.errors import LinksimInputError
 
 #: CsiNet paper (Wen et al. 2018), Table I, NMSE [dB] at CR 4 / 16 / 32 / 64 on its COST2100
@@ -189,7 +189,7 @@ def omp_nmse(h_ad: np.ndarray, cr: float, sparsities=None, seed: int = 0, **opti
 
 def real_vectors(h_ad: np.ndarray) -> np.ndarray:
     """``[b, Na, Nt]`` complex -> ``x = [Re, Im]`` rows ``[b, 2 Na Nt]`` float64 (the layout of
-    ``linksim.compressive``)."""
+    ``linksim.baselines.sensing``)."""
     flat = np.asarray(h_ad).reshape(len(h_ad), -1)
     return np.concatenate([flat.real, flat.imag], axis=1).astype(np.float64)
 
@@ -210,7 +210,7 @@ def study_curve(kind: str, x: np.ndarray, cr: float, values, seed: int = 0, offs
     after subtracting 0.5).
 
     ``lam``: ``"relative"`` (LASSO ``lam = alpha lam_max(y)`` per sample, the warm-started path
-    of :class:`linksim.compressive.Lasso`), ``"absolute"`` (one ``lam`` for every sample, on the
+    of :class:`linksim.baselines.Lasso`), ``"absolute"`` (one ``lam`` for every sample, on the
     data's own scale: ``normalise`` is then ignored and ``y = A x`` unscaled; warm-started path
     as well). ``shape``: ``(Na, Nt)`` of the images. ``iterations``: LASSO with that many FISTA iterations from zero and no
     continuation, each value solved cold (a solver stopped early). ``normalise``: measure
@@ -226,7 +226,7 @@ def study_curve(kind: str, x: np.ndarray, cr: float, values, seed: int = 0, offs
     y = y.astype(np.float32).astype(np.float64)  # float32 measurements, as the UE sends
     ref = np.sum((x - offset) ** 2, axis=1)
     out = np.zeros(len(values))
-    with compressive.blas_threads(compressive.SOLVER_BLAS_THREADS):
+    with sensing.blas_threads(sensing.SOLVER_BLAS_THREADS):
         if kind == "lasso" and (absolute or iterations is not None):
             lmax = bl.lam_max(y)
             if iterations is not None:
@@ -285,7 +285,7 @@ def lasso_study(h_ad: np.ndarray, crs=(4, 16, 32, 64), seed: int = 0,
     - TV (``tv=True``): best ``mu`` per CR, one ``mu`` for all CRs (the best of CR 4), and on the
       stored [0, 1] data (best ``mu``).
     """
-    from linksim.compressive import Lasso, TotalVariation
+    from linksim.baselines import Lasso, TotalVariation
 
     crs = list(crs)
     x = real_vectors(h_ad)
@@ -360,7 +360,7 @@ def calibration_row(h_ad: np.ndarray, seed: int = 0) -> dict:
     ``alpha = CALIBRATION_ALPHA``; ``lasso4`` / ``lasso16`` best ``alpha`` of the grid values
     within ``CALIBRATION_ALPHA_RANGE``.
     """
-    from linksim.compressive import Lasso
+    from linksim.baselines import Lasso
 
     x = real_vectors(h_ad)
     grid = {cr: [a for a in Lasso.ALPHA_GRID if lo <= a <= hi]
@@ -517,7 +517,7 @@ def main(argv=None) -> int:
     paper = args.paper or PAPER_SCENARIO.get(args.env or "")
     print(f"{source}: {h_ad.shape[0]} samples of {h_ad.shape[1]}x{h_ad.shape[2]} "
           f"({time.perf_counter() - t0:.1f} s); paper column: {paper or '-'}; "
-          f"solver BLAS threads {compressive.SOLVER_BLAS_THREADS}, "
+          f"solver BLAS threads {sensing.SOLVER_BLAS_THREADS}, "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
     t0 = time.perf_counter()

@@ -11,7 +11,9 @@ sent for every CSI report. It is composed of up to three stages (see docs/feedba
 
 Payload per CSI is reported twice: the formula ``N_fb = B M`` (``2 Na Nt eta B`` of ACRNet
 eq. 13, ``eta = 1 / CR``), and the bits actually sent (the length of the entropy-coded bytes, or
-``B M`` for fixed-length words). ``B = 32`` or ``"off"`` is the ideal float32 link.
+``B M`` for fixed-length words). ``B = 32`` or ``"off"`` is the ideal float32 link. The quantiser
+(:class:`linksim.bits.Quantizer`) and the fixed-length words (:func:`linksim.bits.pack_words`)
+are those of :mod:`linksim.bits`, shared with the classical baselines.
 
 Two Keras layers model the link during training: :class:`QuantizeSTE` (quantisation-aware
 training with a straight-through gradient) and :class:`FeedbackNoise` (AWGN on the codeword at a
@@ -38,104 +40,11 @@ import numpy as np
 from keras import ops
 from scipy.special import erfc
 
+from linksim.bits import Quantizer, pack_words, unpack_words
+
 FLOAT_BITS = 32
 #: Largest quantiser resolution that is entropy coded (alphabet of 2^16 symbols).
 MAX_ENTROPY_BITS = 16
-
-
-# -- companding -------------------------------------------------------------------------------
-def mu_law_compress(u: np.ndarray, mu: float) -> np.ndarray:
-    """``sign(u) ln(1 + mu |u|) / ln(1 + mu)`` for ``u`` in [-1, 1]; same shape."""
-    return np.sign(u) * np.log1p(mu * np.abs(u)) / np.log1p(mu)
-
-
-def mu_law_expand(y: np.ndarray, mu: float) -> np.ndarray:
-    """Inverse of :func:`mu_law_compress`: ``sign(y) ((1 + mu)^|y| - 1) / mu``; same shape."""
-    return np.sign(y) * np.expm1(np.abs(y) * np.log1p(mu)) / mu
-
-
-# -- quantiser --------------------------------------------------------------------------------
-class Quantizer:
-    """Scalar B-bit quantisation of every codeword entry, uniform or mu-law.
-
-    Uniform (ACRNet eq. 12 after an affine map of the range to [0, 1)): ``u = (z - lo) / (hi -
-    lo)`` clipped to [0, 1], ``q = min(floor(u 2^B), 2^B - 1)``, rebuilt at the cell centre
-    ``(q + 0.5) / 2^B``. Mu-law: the range is mapped to [-1, 1], companded by
-    :func:`mu_law_compress` and quantised uniformly on [-1, 1]; the cells (expanded back) are fine
-    near the middle of the range and coarse at its ends, and the reconstruction is the midpoint
-    of the cell, so every entry is rebuilt within half its cell's width.
-
-    Parameters
-    ----------
-    bits : int
-        ``B`` in 1..31 (32 is the float32 link: use :class:`FeedbackLink` without a quantiser).
-    law : {"uniform", "mulaw"}
-    mu : float
-        Mu-law parameter (255 is the G.711 value).
-    lo, hi : float or None
-        Range; set by :meth:`fit` when None.
-    """
-
-    def __init__(self, bits: int, law: str = "uniform", mu: float = 255.0,
-                 lo: float | None = None, hi: float | None = None):
-        if not 1 <= int(bits) <= 31:
-            raise ValueError(f"quantiser bits must be in 1..31, got {bits}")
-        if law not in ("uniform", "mulaw"):
-            raise ValueError(f"quantiser law must be 'uniform' or 'mulaw', got {law!r}")
-        if law == "mulaw" and not mu > 0:
-            raise ValueError(f"mu-law needs mu > 0, got {mu}")
-        self.bits, self.law, self.mu = int(bits), law, float(mu)
-        self.lo, self.hi = lo, hi
-
-    @property
-    def levels(self) -> int:
-        return 2 ** self.bits
-
-    def fit(self, z_train: np.ndarray) -> Quantizer:
-        """Set ``[lo, hi]`` to the min and max of the training codewords ``[N, M]``."""
-        self.lo, self.hi = float(np.min(z_train)), float(np.max(z_train))
-        if not self.hi > self.lo:
-            self.hi = self.lo + 1.0
-        return self
-
-    def _unit(self, z: np.ndarray) -> np.ndarray:
-        """Codeword -> position in [0, 1] on the quantiser's (companded) axis."""
-        if self.lo is None:
-            raise RuntimeError("Quantizer.fit must be called before use")
-        u = np.clip((np.asarray(z, np.float64) - self.lo) / (self.hi - self.lo), 0.0, 1.0)
-        if self.law == "mulaw":
-            u = 0.5 * (mu_law_compress(2.0 * u - 1.0, self.mu) + 1.0)
-        return u
-
-    def quantise(self, z: np.ndarray) -> np.ndarray:
-        """``[b, M]`` float -> integer symbols ``[b, M]`` in ``0 .. 2^B - 1`` (int64)."""
-        return np.minimum(np.floor(self._unit(z) * self.levels), self.levels - 1).astype(np.int64)
-
-    def dequantise(self, q: np.ndarray) -> np.ndarray:
-        """Integer symbols ``[b, M]`` -> float32 reconstruction ``[b, M]`` (cell centres)."""
-        q = np.asarray(q, np.float64)
-        u = 0.5 * (self.cell_edge(q) + self.cell_edge(q + 1.0))
-        return (self.lo + u * (self.hi - self.lo)).astype(np.float32)
-
-    def cell_edge(self, k: np.ndarray) -> np.ndarray:
-        """Lower edge of cell ``k`` (``k = 2^B``: the top of the range) as a fraction of the
-        range, same shape as ``k``."""
-        u = np.asarray(k, np.float64) / self.levels
-        if self.law == "mulaw":
-            u = 0.5 * (mu_law_expand(2.0 * u - 1.0, self.mu) + 1.0)
-        return u
-
-    def max_error(self) -> float:
-        """Largest reconstruction error inside the range: half the widest cell (an end cell;
-        all cells are equal for the uniform law)."""
-        edges = self.cell_edge(np.array([0, 1, self.levels - 1, self.levels]))
-        return float(max(edges[1] - edges[0], edges[3] - edges[2]) / 2 * (self.hi - self.lo))
-
-    def state(self) -> dict:
-        out = {"law": self.law, "bits": self.bits, "lo": self.lo, "hi": self.hi}
-        if self.law == "mulaw":
-            out["mu"] = self.mu
-        return out
 
 
 # -- bit errors -------------------------------------------------------------------------------
@@ -157,7 +66,8 @@ def hard_decision_ber(snr_db: float, modulation: str) -> float:
 def flip_bits(q: np.ndarray, bits: int, ber: float, rng: np.random.Generator) -> np.ndarray:
     """Flip every bit of the ``bits``-bit words ``q [b, M]`` independently with probability ``ber``.
 
-    Returns the received symbols ``[b, M]`` int64 (natural binary code, LSB first).
+    Returns the received symbols ``[b, M]`` int64. Draw ``i`` of a word (``rng.random``, shape
+    ``[b, M, bits]``) decides the bit of weight ``2^i``.
     """
     if ber <= 0.0:
         return q
@@ -167,22 +77,6 @@ def flip_bits(q: np.ndarray, bits: int, ber: float, rng: np.random.Generator) ->
 
 
 # -- entropy coding ---------------------------------------------------------------------------
-def pack_words(q: np.ndarray, bits: int) -> list[bytes]:
-    """Fixed-length code: symbols ``[b, M]`` (``bits``-bit natural binary, LSB first) -> one
-    byte string of ``ceil(bits M / 8)`` bytes per row."""
-    weights = np.left_shift(np.int64(1), np.arange(bits, dtype=np.int64))
-    bit_arr = (np.asarray(q, np.int64)[..., None] & weights) != 0  # [b, M, bits]
-    packed = np.packbits(bit_arr.reshape(len(bit_arr), -1), axis=-1, bitorder="little")
-    return [row.tobytes() for row in packed]
-
-
-def unpack_words(payload: bytes, bits: int, codeword_length: int) -> np.ndarray:
-    """Inverse of :func:`pack_words` for one row: ``[M]`` int64."""
-    bit_arr = np.unpackbits(np.frombuffer(payload, np.uint8), bitorder="little",
-                            count=bits * codeword_length).reshape(codeword_length, bits)
-    return bit_arr.astype(np.int64) @ np.left_shift(np.int64(1), np.arange(bits, dtype=np.int64))
-
-
 @dataclass(frozen=True)
 class Report:
     """One entropy-coded CSI report: ``raw`` flag, payload bytes, and the bits it costs on the

@@ -432,7 +432,7 @@ class ModelZoo:
         training set; top-K's value bits and the compressive-sensing regularisation tuned on the
         first training set; the DFT codebook needs no data. Each gets ``train_set`` for the results ("-" for the DFT codebook)."""
         from linksim import baselines as classical
-        from linksim import compressive
+        from linksim.baselines import compressive
 
         sc, na = self.sc, self.sc.preprocessing.num_delay_rows
         if not sc.baselines:

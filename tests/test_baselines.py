@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from linksim import baselines as bl
+from linksim import bits
 from linksim.errors import LinksimInputError
 from linksim.metrics import nmse_per_sample
+from linksim.precoding import subband_sizes
 from tests.conftest import rayleigh
 
 NA, NT = 4, 8
@@ -36,20 +38,20 @@ def dft_channel(rng, b, nc, nt, beam_idx, subband_size, oversampling=4):
     s = -(-nc // subband_size)
     g = rayleigh(rng, b, s, len(beam_idx))
     h_sb = np.einsum("bsl,ln->bsn", g, bl.dft_beams(nt, np.asarray(beam_idx), oversampling))
-    return np.repeat(h_sb, bl.subband_sizes(nc, subband_size), axis=1).astype(np.complex64)
+    return np.repeat(h_sb, subband_sizes(nc, subband_size), axis=1).astype(np.complex64)
 
 
 # -- bit accounting ------------------------------------------------------------------------------
 def test_combinatorial_rank_is_a_bijection_onto_0_to_C():
     n, k = 9, 4
     subsets = np.array(list(itertools.combinations(range(n), k)))
-    ranks = bl.subset_rank(subsets)
+    ranks = bits.subset_rank(subsets)
     assert sorted(ranks) == list(range(math.comb(n, k)))
-    np.testing.assert_array_equal(bl.subset_unrank(ranks, n, k), subsets)
-    assert bl.combinatorial_bits(32, 3) == 13  # C(32, 3) = 4960 -> ceil(log2) = 13
-    assert bl.combinatorial_bits(1024, 1024) == 0
-    assert bl.combinatorial_bits(4, 2) == 3  # 6 subsets
-    assert bl.index_bits(1024) == 10 and bl.index_bits(1) == 0
+    np.testing.assert_array_equal(bits.subset_unrank(ranks, n, k), subsets)
+    assert bits.combinatorial_bits(32, 3) == 13  # C(32, 3) = 4960 -> ceil(log2) = 13
+    assert bits.combinatorial_bits(1024, 1024) == 0
+    assert bits.combinatorial_bits(4, 2) == 3  # 6 subsets
+    assert bits.index_bits(1024) == 10 and bits.index_bits(1) == 0
 
 
 @pytest.mark.parametrize("fmt,index_coding", [("polar", "combinatorial"), ("polar", "fixed"),
@@ -57,7 +59,7 @@ def test_combinatorial_rank_is_a_bijection_onto_0_to_C():
 def test_topk_payload_equals_bitstream_length(rng, fmt, index_coding):
     h = sparse_ad(rng, 30)
     t = bl.TopK(7, (NA, NT), value_format=fmt, value_bits=(3, 4), index_coding=index_coding)
-    expected = 32 + (bl.combinatorial_bits(32, 7) if index_coding == "combinatorial"
+    expected = 32 + (bits.combinatorial_bits(32, 7) if index_coding == "combinatorial"
                      else 7 * 5) + 7 * 7
     assert t.payload_bits == expected
     h_counted, counted = t.compress(h)
@@ -89,7 +91,7 @@ def test_dft_codebook_bits_vary_with_zeroed_beams_and_match_the_bitstream(rng):
     h = sum(g * dft_channel(rng, 40, nc, nt, [m], sb)
             for g, m in zip(gains, [4, 12, 20, 28], strict=True))
     d = bl.DFTCodebook(4, nt, nc, sb)
-    assert d.payload_bits == 32 + 2 + bl.combinatorial_bits(8, 4) + 2 + 3 * 3 + 4 * 3 * (1 + 3)
+    assert d.payload_bits == 32 + 2 + bits.combinatorial_bits(8, 4) + 2 + 3 * 3 + 4 * 3 * (1 + 3)
     h_counted, counted = d.compress(h)
     h_sent, measured = d.compress(h, via_bits=True)
     np.testing.assert_array_equal(counted, measured)
@@ -97,6 +99,16 @@ def test_dft_codebook_bits_vary_with_zeroed_beams_and_match_the_bitstream(rng):
     assert measured.max() <= d.payload_bits
     assert measured.min() < d.payload_bits  # some beams were switched off
     assert np.all((d.payload_bits - measured) % (3 * 4) == 0)  # whole beams of 3 subbands x 4 b
+
+
+def test_zero_width_index_fields_go_through_the_bitstream(rng):
+    """One beam, one rotation, one position: their indices take 0 bits and parse back."""
+    h = dft_channel(rng, 5, 32, 8, [3], 16, oversampling=1)
+    d = bl.DFTCodebook(1, 8, 32, 16, oversampling=1)
+    np.testing.assert_array_equal(d.compress(h, via_bits=True)[0], d.compress(h)[0])
+    t = bl.TopK(1, (1, 1), index_coding="fixed")
+    h1 = sparse_ad(rng, 5, 1, 1)
+    np.testing.assert_array_equal(t.compress(h1, via_bits=True)[0], t.compress(h1)[0])
 
 
 # -- near-perfect at fine quantisation -----------------------------------------------------------
@@ -189,8 +201,8 @@ def test_for_payload_fits_the_budget_and_is_largest():
 
 
 def test_gaussian_uniform_quantiser_matches_max_1960():
-    step1, mse1 = bl.gaussian_uniform_quantiser(1)
-    step2, mse2 = bl.gaussian_uniform_quantiser(2)
+    step1, mse1 = bits.gaussian_uniform_quantiser(1)
+    step2, mse2 = bits.gaussian_uniform_quantiser(2)
     assert step1 == pytest.approx(1.596, abs=1e-3) and mse1 == pytest.approx(0.3634, abs=1e-4)
     assert step2 == pytest.approx(0.9957, abs=1e-3) and mse2 == pytest.approx(0.1188, abs=1e-4)
 
@@ -232,7 +244,7 @@ def test_pca_with_fixed_bits_per_coefficient(rng):
     assert p.name == "pca_float" and p.bits.size == 256 and p.payload_bits == 16416
     q = bl.PCA.for_payload(3104, fixed_bits=6).fit(h_train)
     assert q.name == "pca_6b" and q.bits.size == 256 and q.payload_bits == 3104
-    _, bits = q.compress(h_train[:5], via_bits=True)
-    assert np.all(bits == 3104)
+    _, sent = q.compress(h_train[:5], via_bits=True)
+    assert np.all(sent == 3104)
     with pytest.raises(LinksimInputError, match="fixed_bits"):
         bl.PCA.for_payload(3104, fixed_bits=20)

@@ -4,7 +4,7 @@ bit accounting, quantised measurements, payload sizing, fitting and input errors
 import numpy as np
 import pytest
 
-from linksim import compressive as cs
+from linksim.baselines import compressive as cs
 from linksim.errors import LinksimInputError
 from linksim.metrics import nmse_per_sample
 

@@ -8,6 +8,7 @@ import torch
 from pydantic import ValidationError
 
 import linksim  # noqa: F401  (sets the Keras backend)
+from linksim.bits import mu_law_compress, mu_law_expand
 from linksim.feedback import (
     FeedbackLink,
     FeedbackNoise,
@@ -16,8 +17,6 @@ from linksim.feedback import (
     flip_bits,
     hard_decision_ber,
     make_link,
-    mu_law_compress,
-    mu_law_expand,
 )
 from linksim.scenario import QuantizedFeedback, Scenario, TrainingFeedback
 from tests import scenarios
