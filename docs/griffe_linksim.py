@@ -3,8 +3,8 @@
 1. ``channels/`` as ``linksim.channels``. The channel generators live in the top-level folder
    ``channels/`` and install as the subpackage ``linksim.channels`` (setuptools
    ``package-dir``). Griffe reads ``linksim`` from its folder and finds no ``channels`` inside
-   it, so ``::: linksim.channels.uma`` would not be found. This extension reads that folder
-   statically (nothing is imported but ``linksim``'s own ``__init__``) and attaches it to the
+   it, so ``::: linksim.channels.uma`` would not be found. This extension reads the
+   ``channels/`` beside that ``linksim/`` statically (nothing is imported) and attaches it to the
    ``linksim`` package. Where the subpackage is already inside ``linksim`` (a regular install),
    it leaves it alone.
 2. Shapes and units in brackets. The docstrings write a shape and then a unit in brackets,
@@ -64,10 +64,13 @@ def _visit(loader: GriffeLoader, name: str, path: Path, parent: Module) -> Modul
 def _attach_channels(pkg: Module, loader: GriffeLoader) -> None:
     if "channels" in pkg.members:
         return
-    spec = importlib.util.find_spec("linksim.channels")
-    if spec is None or not spec.submodule_search_locations:
-        return
-    folder = Path(next(iter(spec.submodule_search_locations)))
+    # The checkout's own channels/ beside the linksim/ that was read; else the installed one.
+    folder = Path(str(pkg.filepath)).parent.parent / "channels"
+    if not (folder / "__init__.py").is_file():
+        spec = importlib.util.find_spec("linksim.channels")
+        if spec is None or not spec.submodule_search_locations:
+            return
+        folder = Path(next(iter(spec.submodule_search_locations)))
     channels = _visit(loader, "channels", folder / "__init__.py", pkg)
     pkg.set_member("channels", channels)
     # Submodules come sorted by depth, so a subpackage is attached before its modules.
