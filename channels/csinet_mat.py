@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 import time
 from pathlib import Path
 
@@ -62,7 +61,7 @@ import numpy as np
 import scipy.io
 
 from linksim.errors import DatasetError, LinksimInputError
-from linksim.fsutil import as_if_created_normally
+from linksim.fsutil import atomic_path
 from linksim.transforms import Normalizer, complex_to_real
 
 #: Delay taps and angle bins of the CsiNet data set.
@@ -298,7 +297,7 @@ def _mat73_header() -> bytes:
         + b"IM"
 
 
-def _write_v73(tmp: str, key: str, rows: np.ndarray) -> None:
+def _write_v73(tmp: Path, key: str, rows: np.ndarray) -> None:
     """MATLAB v7.3: HDF5 with a 512-byte user block, the matrix stored transposed."""
     with h5py.File(tmp, "w", userblock_size=_MAT73_USERBLOCK) as f:
         dset = f.create_dataset(key, data=np.ascontiguousarray(rows.T))
@@ -365,18 +364,10 @@ def write_csinet_mat(path: str | os.PathLike, h_ad: np.ndarray, key: str = "HT",
     xn = np.clip(0.5 + x.astype(np.float64) / (2.0 * scale), 0.0, 1.0)
     rows = xn.transpose(0, 3, 2, 1).astype(np.float32).reshape(x.shape[0], -1)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if mat_version == "5":
             with open(tmp, "wb") as fh:
                 scipy.io.savemat(fh, {key: rows}, format="5", do_compression=False)
         else:
             _write_v73(tmp, key, rows)
-        as_if_created_normally(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return scale

@@ -441,13 +441,17 @@ def _torch_threads(num_threads: int | None) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
-def _check_counts(n: int, batch_size: int, seed: int) -> None:
+def check_counts(n: int, batch_size: int, seed: int) -> None:
+    """``ValueError`` unless ``n >= 0`` drops, ``batch_size >= 1`` and ``seed >= 0``."""
     if n < 0:
         raise ValueError("n must be >= 0")
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
     if int(seed) < 0:
         raise ValueError("seed must be >= 0")
+
+
+_check_counts = check_counts  # the name used below
 
 
 def iter_series_calls(

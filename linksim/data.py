@@ -18,10 +18,10 @@ from linksim.channels.dataset import (
     AdDataset,
     CacheRepairWarning,
     CirDataset,
-    load_csinet_split,
     load_or_generate,
     split_path,
 )
+from linksim.channels.families import family_for
 from linksim.seeding import derive_seed, rng_for
 from linksim.streaming import StreamedCsi, codec_inputs_range
 from linksim.sweep import (  # noqa: F401  (re-exported: results format)
@@ -54,9 +54,10 @@ def load_split(cfg, split: str, seed: int, cache_dir: Path, progress: bool = Fal
     "loaded")``; generated families go through the cache (generated straight to disk),
     ``csinet_mat`` files are read. ``lazy`` keeps a generated split's arrays on disk
     (:func:`linksim.channels.dataset.read_dataset`); ``csinet_mat`` files are always read whole."""
-    if cfg.family == "csinet_mat":
-        path = getattr(cfg, f"{split}_file")
-        return load_csinet_split(path, cfg.key, cfg.num_subcarriers, split), path, "loaded"
+    family = family_for(cfg)
+    if not family.generated:
+        ds, path = family.read_split(cfg, split)
+        return ds, path, "loaded"
     size = getattr(cfg, f"n_{split}")
     ds, path, cached = load_or_generate(cfg.generator_config(), split, size, seed, cache_dir,
                                         progress=progress, lazy=lazy)
@@ -98,7 +99,7 @@ class DataStage:
         splits = []
         for name, split, on_disk in self.needed_splits():
             cfg = self.sc.datasets[name]
-            if cfg.family == "csinet_mat":
+            if not family_for(cfg).generated:
                 continue
             n = getattr(cfg, f"n_{split}")
             splits.append((name, split, cfg, n, on_disk, self.is_cached(name, split)))

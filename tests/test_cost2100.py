@@ -53,7 +53,7 @@ def test_parameter_tables():
         np.linalg.cholesky(env.correlation_matrix())  # positive definite
     assert nlos.correlation_matrix()[0, 1] == -0.1 and los.correlation_matrix()[0, 1] == 0.0
     # derived active-cluster counts of channels.md: ~2.5 n_far indoor, ~24 semi-urban NLOS
-    assert c._vr_cover_ratio(ind) == pytest.approx(2.5, abs=0.01)
+    assert c.vr_cover_ratio(ind) == pytest.approx(2.5, abs=0.01)
     assert nlos.mean_active_far_clusters == pytest.approx(24, abs=0.5)
     with pytest.raises(ValueError, match="unknown COST 2100 environment"):
         c.get_environment("urban_28GHz")
@@ -227,7 +227,7 @@ def test_active_far_cluster_count(env):
     lam = e.mean_active_far_clusters
     if e.far_clusters_poisson:
         # mixture: K | n_far ~ Poisson(2.5 n_far), n_far = max(1, Poisson(3.8))
-        r = c._vr_cover_ratio(e)
+        r = c.vr_cover_ratio(e)
         nf = np.maximum(np.random.default_rng(0).poisson(3.8, 400_000), 1)
         var = np.var(r * nf) + lam
         assert np.all(d.n_far_param >= 1)
@@ -412,7 +412,7 @@ def test_results_do_not_depend_on_chunking(monkeypatch):
 @pytest.mark.parametrize("env", ["indoor_5.3GHz", "semiurban_300MHz_los"])
 def test_first_arrival_is_earliest_over_all_elements(env):
     e = c.ENVIRONMENTS[env]
-    p = c._paths_from_draw(_draw(env, 16), e, 32)
+    p = c.paths_from_draw(_draw(env, 16), e, 32)
     tau = p.delays(p.x)  # [Nt, Q]
     brute = np.minimum.reduceat(tau.min(axis=0), p.starts[:-1])
     np.testing.assert_allclose(p.first, brute, rtol=1e-14, atol=0)
