@@ -7,7 +7,10 @@ The model of seed 001, section II: on every subcarrier the BS sends orthogonal p
 SNR convention: ``SNR = P_H / sigma^2``, where ``P_H`` is the mean per-element channel power
 ``mean_{k,n} |H[k, n]|^2`` and ``sigma^2`` the variance of each complex noise sample of ``Z``.
 Because ``X X^H = I``, the estimation error ``Z X^H`` is white with variance ``sigma^2`` per
-element, so the LS NMSE is exactly ``1 / SNR``.
+element, so the LS NMSE is exactly ``1 / SNR``. It stays white with the same variance in any
+unitary basis of the ``Nc x Nt`` grid, the angular-delay one included, whatever ``X`` and ``Tp``:
+:func:`awgn` draws it there directly (what the sweep does, :class:`linksim.sweep.Estimate`:
+``Na Nt`` draws per sample for the kept rows instead of ``2 Nc Tp`` for the pilots).
 
 Noise reference (``reference``):
 
@@ -68,7 +71,14 @@ def noise_variance(h: np.ndarray, snr_db: float,
     sigma2 : [b] float64
         Noise variance for each sample (all equal for ``"dataset"``).
     """
-    power = np.mean(np.abs(h) ** 2, axis=(1, 2), dtype=np.float64)
+    return noise_variance_of_power(np.mean(np.abs(h) ** 2, axis=(1, 2), dtype=np.float64),
+                                   snr_db, reference)
+
+
+def noise_variance_of_power(power: np.ndarray, snr_db: float,
+                            reference: NoiseReference = "per_sample") -> np.ndarray:
+    """:func:`noise_variance` from each sample's mean per-element channel power ``P_H [b]``
+    (float64); returns ``sigma2 [b]`` float64."""
     if reference == "dataset":
         power = np.full_like(power, power.mean())
     elif reference != "per_sample":
@@ -81,6 +91,30 @@ def complex_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarr
     z = rng.standard_normal((*shape, 2), dtype=np.float32)
     z *= np.float32(np.sqrt(0.5))
     return z.view(np.complex64)[..., 0]
+
+
+def awgn(rng: np.random.Generator, shape: tuple[int, ...], sigma2: np.ndarray) -> np.ndarray:
+    """White ``CN(0, sigma2)`` noise, one variance per channel sample: the pilot noise ``Z``, or
+    the LS estimation error ``Z X^H`` drawn directly (equal in distribution to
+    ``estimate_channel(h, ...) - h`` for orthogonal pilots and any ``Tp``, and to any unitary
+    transform of it over the ``Nc x Nt`` grid, e.g. its angular-delay form).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Source of the noise.
+    shape : tuple
+        ``(b, ...)``, e.g. ``(b, Na, Nt)`` for the kept angular-delay rows.
+    sigma2 : [b] float
+        Noise variance per complex sample, per channel sample (:func:`noise_variance`).
+
+    Returns
+    -------
+    [*shape] complex64
+    """
+    e = complex_normal(rng, shape)
+    e *= np.sqrt(sigma2).astype(np.float32).reshape(-1, *(1,) * (len(shape) - 1))
+    return e
 
 
 def receive_pilots(h: np.ndarray, x: np.ndarray, sigma2: np.ndarray,
@@ -104,9 +138,7 @@ def receive_pilots(h: np.ndarray, x: np.ndarray, sigma2: np.ndarray,
     """
     b, nc, nt = h.shape
     y = (h.reshape(b * nc, nt) @ x).reshape(b, nc, x.shape[-1])  # one GEMM for the batch
-    z = complex_normal(rng, y.shape)
-    z *= np.sqrt(sigma2).astype(np.float32)[:, None, None]
-    return y + z
+    return y + awgn(rng, y.shape, sigma2)
 
 
 def ls_estimate(y: np.ndarray, x: np.ndarray) -> np.ndarray:

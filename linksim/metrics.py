@@ -196,34 +196,101 @@ class ChannelReference:
     """
 
     def __init__(self, h: np.ndarray, num_rows: int, subband_size: int, downlink_snr_db: float):
-        import scipy.fft
-
-        from linksim import precoding, transforms
+        from linksim import precoding
 
         self.h = np.ascontiguousarray(h, dtype=np.complex64)
         self.num_rows, self.subband_size = num_rows, subband_size
         self.downlink_snr_db = downlink_snr_db
         _, nc, nt = h.shape
-        h_d = scipy.fft.ifft(self.h, axis=-2, norm="ortho", workers=transforms.FFT_WORKERS)
-        self.tail = np.sum(abs2(h_d[:, num_rows:]), axis=(1, 2), dtype=np.float64)
-        self.h_ad = scipy.fft.fft(h_d[:, :num_rows], axis=-1, norm="ortho",
-                                  workers=transforms.FFT_WORKERS).astype(np.complex64)
+        (self.tail, self.h_ad, self.hn2, self._h_im, self.cov, self.v,
+         self.v_energy) = over_samples(self._part, len(h))
         self.energy_ad = np.sum(abs2(self.h_ad), axis=(1, 2), dtype=np.float64)
-        self.hn2 = _self_dot(self.h)
         self.energy = self.hn2.sum(axis=-1)
         self.p_elem = self.hn2.mean(axis=-1) / nt
         # h and -j h as real [b, Nc, 2 Nt]: Re and Im of h_hat_k^H h_k are real dot products
         self._h_re = self.h.view(np.float32)
-        self._h_im = (-1j * self.h).astype(np.complex64).view(np.float32)
-        self.cov = precoding.subband_covariances(self.h, subband_size)
-        self.v, self.v_energy = precoding.principal_eigenvectors_hermitian(self.cov)
         self.basis = precoding.subband_basis(nc, num_rows, subband_size)
+
+    def _part(self, sl: slice) -> tuple[np.ndarray, ...]:
+        """The per-sample work on samples ``sl`` (one thread of :func:`over_samples`)."""
+        import scipy.fft
+
+        from linksim import precoding
+
+        h = self.h[sl]
+        h_d = scipy.fft.ifft(h, axis=-2, norm="ortho", workers=1)
+        tail = np.sum(abs2(h_d[:, self.num_rows:]), axis=(1, 2), dtype=np.float64)
+        h_ad = scipy.fft.fft(h_d[:, :self.num_rows], axis=-1, norm="ortho",
+                             workers=1).astype(np.complex64)
+        h_im = (-1j * h).astype(np.complex64).view(np.float32)
+        cov = precoding.subband_covariances(h, self.subband_size)
+        return (tail, h_ad, _self_dot(h), h_im, cov,
+                *precoding.principal_eigenvectors_hermitian(cov))
+
+
+#: Samples whose rebuilt space-frequency channel (``Nc Nt`` complex64 each) is formed at a time
+#: by :func:`link_metrics`: 8 x 1,024 x 32 entries (2 MiB) stay in cache between the FFT and the
+#: inner products that read it.
+CACHE_SAMPLES = 8
+
+
+def threads() -> int:
+    """Threads of the sweep's metric set: :data:`linksim.transforms.FFT_WORKERS` (-1: all
+    cores)."""
+    import os
+
+    from linksim import transforms
+
+    if transforms.FFT_WORKERS < 0:
+        return os.cpu_count() or 1
+    return max(1, transforms.FFT_WORKERS)
+
+
+def over_samples(fn, n: int) -> tuple[np.ndarray, ...]:
+    """``fn(slice)`` on parts of a batch of ``n`` samples, on :func:`threads` threads (BLAS
+    and FFTs single-threaded inside each, so that they do not compete), its output arrays
+    concatenated along the sample axis. ``fn`` returns a tuple of arrays ``[len(slice), ...]``
+    and must not draw random numbers (the order of its calls is not fixed)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    workers = min(threads(), n)
+    size = -(-n // (2 * workers)) if workers > 1 else n
+    parts = [slice(s, min(s + size, n)) for s in range(0, n, size)]
+    if workers == 1:
+        results = [fn(p) for p in parts]
+    else:
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(fn, parts))
+    return tuple(np.concatenate(r) for r in zip(*results, strict=True))
 
 
 def _self_dot(x: np.ndarray) -> np.ndarray:
     """``||x_k||^2`` over the last axis of a complex64 ``[b, Nc, Nt]``, ``[b, Nc]`` float64."""
     r = x.view(np.float32)
     return np.einsum("bkn,bkn->bk", r, r).astype(np.float64)
+
+
+def _subcarrier_terms(ref: ChannelReference, sl: slice, h_ad_hat: np.ndarray | None,
+                      h_hat: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """``|h_hat_k^H h_k|^2`` and ``||h_hat_k||^2`` ``[n, Nc]`` float64 of samples ``sl``, with
+    ``h_hat`` the zero-filled rebuild of ``h_ad_hat [b, Na, Nt]`` when given, formed
+    :data:`CACHE_SAMPLES` samples at a time."""
+    from linksim import transforms
+
+    nc = ref.h.shape[1]
+    u2, nh = [], []
+    for s in range(sl.start, sl.stop, CACHE_SAMPLES):
+        p = slice(s, min(s + CACHE_SAMPLES, sl.stop))
+        hh = (transforms.rebuild_space_frequency(h_ad_hat[p], nc, workers=1)
+              if h_ad_hat is not None else h_hat[p])
+        hv = hh.view(np.float32)
+        u_re = np.einsum("bkn,bkn->bk", hv, ref._h_re[p]).astype(np.float64)
+        u_im = np.einsum("bkn,bkn->bk", hv, ref._h_im[p]).astype(np.float64)
+        u2.append(u_re * u_re + u_im * u_im)
+        nh.append(_self_dot(hh))
+    return np.concatenate(u2), np.concatenate(nh)
 
 
 def link_metrics(ref: ChannelReference, *, h_ad_hat: np.ndarray | None = None,
@@ -268,23 +335,28 @@ def link_metrics(ref: ChannelReference, *, h_ad_hat: np.ndarray | None = None,
     from_ad = h_hat is None
     if from_ad:
         out["nmse_sf"] = (err_ad + ref.tail) / ref.energy
-        h_hat = transforms.rebuild_space_frequency(h_ad_hat, nc)
     else:
+        h_hat = np.ascontiguousarray(h_hat, dtype=np.complex64)
         out["nmse_sf"] = nmse_per_sample(ref.h, h_hat)
-    h_hat = np.ascontiguousarray(h_hat, dtype=np.complex64)
-    # per subcarrier: u = h_hat_k^H h_k and ||h_hat_k||^2
-    hv = h_hat.view(np.float32)
-    u_re = np.einsum("bkn,bkn->bk", hv, ref._h_re).astype(np.float64)
-    u_im = np.einsum("bkn,bkn->bk", hv, ref._h_im).astype(np.float64)
-    nh = _self_dot(h_hat)
-    u2 = u_re * u_re + u_im * u_im
+
+    def part(sl: slice) -> tuple[np.ndarray, ...]:
+        # per subcarrier: |u|^2 = |h_hat_k^H h_k|^2 and ||h_hat_k||^2; the subband eigenvectors
+        u2, nh = _subcarrier_terms(ref, sl, h_ad_hat if from_ad else None, h_hat)
+        if perfect:
+            return u2, nh, ref.v[sl], ref.v_energy[sl]
+        if from_ad:
+            return u2, nh, *precoding.subband_principal_eigenvectors_ad(h_ad_hat[sl], ref.basis)
+        return u2, nh, *precoding.principal_eigenvectors_hermitian(
+            precoding.subband_covariances(h_hat[sl], ref.subband_size))
+
+    u2, nh, v, energy = over_samples(part, len(ref.h))
     den = np.sqrt(nh * ref.hn2)
     out["rho"] = np.divide(np.sqrt(u2), den, out=np.zeros_like(den), where=den > 0).mean(-1)
     # MRT w = h_hat / ||h_hat||: |h^H w|^2 = |u|^2 / ||h_hat||^2; a random beam where h_hat = 0
     empty = np.sqrt(nh) <= 1e-30
     g = np.divide(u2, nh, out=np.zeros_like(u2), where=~empty)
     if np.any(empty):
-        w = precoding.random_beams((int(empty.sum()), 1, h_hat.shape[-1]), rng)
+        w = precoding.random_beams((int(empty.sum()), 1, ref.h.shape[-1]), rng)
         g[empty] = precoding.beam_power(ref.h[empty][:, None], w)[:, 0]
     snr = 10.0 ** (ref.downlink_snr_db / 10.0)
     out.update({
@@ -294,14 +366,7 @@ def link_metrics(ref: ChannelReference, *, h_ad_hat: np.ndarray | None = None,
         "sgcs": np.divide(g, ref.hn2, out=np.zeros_like(g), where=ref.hn2 > 0).mean(axis=-1),
         "se": np.log2(1.0 + snr * g / ref.p_elem[:, None]).mean(axis=-1),
     })
-    # subband eigenvectors of the reconstruction, SGCS against the true ones, eigen-BF gain
-    if perfect:
-        v, energy = ref.v, ref.v_energy
-    elif from_ad:
-        v, energy = precoding.subband_principal_eigenvectors_ad(h_ad_hat, ref.basis)
-    else:
-        v, energy = precoding.principal_eigenvectors_hermitian(
-            precoding.subband_covariances(h_hat, ref.subband_size))
+    # SGCS of the reconstruction's subband eigenvectors against the true ones, eigen-BF gain
     out["sgcs_subband"] = sgcs_of_eigenvectors(ref.v, v, energy).mean(axis=-1)
     empty = energy <= 1e-60
     if np.any(empty):

@@ -5,7 +5,8 @@ Per test batch of true channels ``H [b, Nc, Nt]``::
     metrics.ChannelReference(H)                 once: truncation, norms, true eigenvectors
       perfect, no_feedback                      once: they do not depend on the pilot SNR
       per pilot SNR:
-        Estimate(H, snr)                        estimation.estimate_channel, truncation (UE)
+        Estimate.draw(ref, snr)                 the LS estimate (UE), its error drawn in the
+                                                angular-delay domain
         per method: method.reconstruct(est)     -> Reconstruction(h_ad | h, bits sent)
                     metrics.link_metrics(ref, reconstruction)
 
@@ -14,7 +15,8 @@ A *method* is anything the BS can precode with: the LS estimate fed back uncompr
 classical compressor (:class:`Classical`). Each reconstructs from the UE's estimate, reports the
 bits it sent and carries its own row labels, so the sweep loop is the same for all of them.
 
-Random streams (``linksim.seeding``): pilot noise per (test set, SNR), random beams per
+Random streams (``linksim.seeding``): the LS error per (test set, SNR) (kept angular-delay rows
+and, for space-frequency methods, the other rows: two streams), random beams per
 (test set, SNR), feedback noise per (test set, SNR, model, link); each is consumed batch by
 batch in test-set order, so a method's numbers do not depend on which other methods run.
 """
@@ -51,21 +53,56 @@ RANGE_FLOOR_WARN_DB = -30.0
 class Estimate:
     """The UE's LS estimate of one batch at one pilot SNR, in the forms the methods read.
 
+    Built from the true channel and the LS error in the angular-delay domain: ``h_ad`` is
+    ``ref.h_ad + error_ad``, the space-frequency estimate ``h`` is formed only when a method
+    reads it (space-frequency compressors), with the error of the other ``Nc - Na`` delay rows
+    from ``error_tail``. :meth:`draw` draws the error (:func:`linksim.estimation.awgn`); given
+    the angular-delay form of ``estimate_channel(h) - h`` it is that estimate exactly.
+
+    Parameters
+    ----------
+    ref : metrics.ChannelReference
+        The true channels of the batch.
+    error_ad : [b, Na, Nt] complex64
+        LS error on the kept angular-delay rows.
+    error_tail : callable
+        ``() -> [b, Nc - Na, Nt]`` complex64, the LS error on the other delay rows.
+
     Attributes
     ----------
     h : [b, Nc, Nt] complex64
-        LS estimate, space-frequency.
+        LS estimate, space-frequency (built on first use).
     h_ad : [b, Na, Nt] complex64
         Its truncated angular-delay form.
     x : [b, Na, Nt, 2] float32
         Real/imag split of ``h_ad`` (the codecs' input).
     """
 
-    def __init__(self, h_est: np.ndarray, num_rows: int):
-        self.h = h_est
-        self.h_ad = transforms.truncated_angular_delay(h_est, num_rows)
+    def __init__(self, ref: metrics.ChannelReference, error_ad: np.ndarray, error_tail):
+        self._ref, self._error_ad, self._error_tail = ref, error_ad, error_tail
+        self.h_ad = ref.h_ad + error_ad
         self.x = transforms.complex_to_real(self.h_ad)
+        self._h: np.ndarray | None = None
         self._codewords: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    @classmethod
+    def draw(cls, ref: metrics.ChannelReference, snr_db: float, rng: np.random.Generator,
+             rng_tail: np.random.Generator, reference: str = "per_sample") -> Estimate:
+        """The LS estimate at pilot SNR ``snr_db`` (noise reference ``reference``): the error of
+        the kept rows from ``rng``, that of the other rows from ``rng_tail`` (drawn only when
+        :attr:`h` is read), so that an angular-delay method's numbers do not depend on whether
+        a space-frequency one runs."""
+        b, nc, nt = ref.h.shape
+        sigma2 = estimation.noise_variance_of_power(ref.energy / (nc * nt), snr_db, reference)
+        return cls(ref, estimation.awgn(rng, ref.h_ad.shape, sigma2),
+                   lambda: estimation.awgn(rng_tail, (b, nc - ref.num_rows, nt), sigma2))
+
+    @property
+    def h(self) -> np.ndarray:
+        if self._h is None:
+            err = np.concatenate([self._error_ad, self._error_tail()], axis=1)
+            self._h = self._ref.h + transforms.to_space_frequency(err)
+        return self._h
 
     def codeword(self, codec) -> tuple[np.ndarray, np.ndarray]:
         """``(z [b, M], gain [b])``: the UE side of ``codec`` on this estimate, computed once
@@ -116,7 +153,7 @@ class LsUncompressed(Method):
                        "payload_bits": self.bits}
 
     def reconstruct(self, est, rng):
-        return Reconstruction(est.h_ad, np.full(len(est.h), float(self.bits)))
+        return Reconstruction(est.h_ad, np.full(len(est.h_ad), float(self.bits)))
 
     def row(self, test_set, sent_bits):
         return {**self.labels, "measured_bits": self.bits}
@@ -234,6 +271,7 @@ def run_sweep(sc, datasets: dict, trained: list, baselines: list, progress: bool
         methods = methods_of(trained, baselines, na, ds.num_antennas, res.range_floors)
         rng_fixed = rng_for(sc.seed, "random-beam", test_set)
         rng_noise = {s: rng_for(sc.seed, "pilots", test_set, s) for s in snrs}
+        rng_tail = {s: rng_for(sc.seed, "pilots-tail", test_set, s) for s in snrs}
         rng_beam = {s: rng_for(sc.seed, "beams", test_set, s) for s in snrs}
         rng_own = {(s, i): m.rng(sc.seed, test_set, s) for s in snrs
                    for i, m in enumerate(methods)}
@@ -251,9 +289,8 @@ def run_sweep(sc, datasets: dict, trained: list, baselines: list, progress: bool
                              ("no_feedback", {"h_ad_hat": np.zeros_like(ref.h_ad)})):
                 _append(fixed[name], metrics.link_metrics(ref, rng=rng_fixed, **kw))
             for s in snrs:
-                est = Estimate(estimation.estimate_channel(
-                    h, s, rng_noise[s], pilot_length=sc.estimation.pilot_length,
-                    reference=sc.estimation.noise_reference), na)
+                est = Estimate.draw(ref, s, rng_noise[s], rng_tail[s],
+                                    sc.estimation.noise_reference)
                 for i, m in enumerate(methods):
                     r = m.reconstruct(est, rng_own[s, i])
                     sent[s, i].append(r.bits)

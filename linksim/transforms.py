@@ -73,13 +73,16 @@ def truncated_angular_delay(h: np.ndarray, num_rows: int) -> np.ndarray:
     return h_ad.astype(np.complex64, copy=False)
 
 
-def rebuild_space_frequency(h_ad_trunc: np.ndarray, num_subcarriers: int) -> np.ndarray:
+def rebuild_space_frequency(h_ad_trunc: np.ndarray, num_subcarriers: int,
+                            workers: int | None = None) -> np.ndarray:
     """BS side: zero-fill ``[b, Na, Nt]`` to ``Nc`` rows and go back to space-frequency.
 
     Equals ``to_space_frequency(zero_fill(h_ad_trunc, Nc))``; the FFT pads the zeros itself.
+    ``workers``: FFT threads (``None``: :data:`FFT_WORKERS`).
     """
-    h = scipy.fft.ifft(h_ad_trunc, axis=-1, norm="ortho", workers=FFT_WORKERS)
-    h = scipy.fft.fft(h, n=num_subcarriers, axis=-2, workers=FFT_WORKERS, overwrite_x=True)
+    workers = FFT_WORKERS if workers is None else workers
+    h = scipy.fft.ifft(h_ad_trunc, axis=-1, norm="ortho", workers=workers)
+    h = scipy.fft.fft(h, n=num_subcarriers, axis=-2, workers=workers, overwrite_x=True)
     h *= np.float32(1.0 / np.sqrt(num_subcarriers))
     return h.astype(np.complex64, copy=False)
 
