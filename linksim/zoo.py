@@ -148,6 +148,7 @@ class ModelZoo:
         training = self.sc.training.model_dump()
         for k in ("feedback", "mixtures", "fine_tune"):  # a model depends only on its own
             del training[k]
+        del training["device"]  # where it trains, not what (docs/devices.md)
         if extra:
             training["extra"] = extra
         if train_fb.kind != "ideal":  # (ideal keeps the keys of models trained before the option)
