@@ -199,3 +199,9 @@ def on_training_device(method: Callable[..., T]) -> Callable[..., T]:
             return method(self, *args, **kwargs)
 
     return run
+
+
+def on_weights_device(variables: Iterable):
+    """:func:`placed_on` the device of ``variables`` (:func:`weights_device`): what Keras
+    computes in the block runs where the model's weights are."""
+    return placed_on(weights_device(variables))
