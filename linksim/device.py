@@ -189,13 +189,12 @@ def sionna_device(device) -> str:
 
 def on_training_device(method: Callable[..., T]) -> Callable[..., T]:
     """Decorator of :meth:`linksim.pipeline.Run.execute`: resolve the scenario's
-    ``training.device`` (bad input raised before any work; :func:`resolve_device`), keep it as
-    ``self.device`` and run the method inside :func:`placed_on` it."""
+    ``training.device`` (bad input raised before any work; :func:`resolve_device`) and run the
+    method inside :func:`placed_on` it (:func:`current_device` there names it)."""
 
     @functools.wraps(method)
     def run(self, *args, **kwargs):
-        self.device = resolve_device(self.sc.training.device)
-        with placed_on(self.device):
+        with placed_on(resolve_device(self.sc.training.device)):
             return method(self, *args, **kwargs)
 
     return run
@@ -203,5 +202,8 @@ def on_training_device(method: Callable[..., T]) -> Callable[..., T]:
 
 def on_weights_device(variables: Iterable):
     """:func:`placed_on` the device of ``variables`` (:func:`weights_device`): what Keras
-    computes in the block runs where the model's weights are."""
+    computes in the block runs where the model's weights are (a backend other than PyTorch:
+    nothing changes)."""
+    if not _keras_on_torch():
+        return contextlib.nullcontext()
     return placed_on(weights_device(variables))
