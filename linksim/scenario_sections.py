@@ -42,6 +42,17 @@ def unique(v: list | None) -> list | None:
     return v
 
 
+def non_empty_unique(message: str):
+    """A validator of a list that must hold at least one entry (else ``message``), each once."""
+
+    def check(v: list) -> list:
+        if not v:
+            raise ValueError(message)
+        return unique(v)
+
+    return check
+
+
 
 class Preprocessing(StrictModel):
     """How the UE turns the truncated angular-delay CSI into the codec input, and the decoder's
@@ -100,12 +111,8 @@ class Estimation(StrictModel):
     pilot_length: Int | None = Field(None, ge=1, description="Tp >= Nt; null means Tp = Nt")
     noise_reference: Literal["per_sample", "dataset"] = "per_sample"
 
-    @field_validator("pilot_snr_db")
-    @classmethod
-    def _non_empty(cls, v: list[float]) -> list[float]:
-        if not v:
-            raise ValueError("the SNR list is empty: give at least one pilot SNR in dB")
-        return unique(v)
+    _snrs = field_validator("pilot_snr_db")(
+        non_empty_unique("the SNR list is empty: give at least one pilot SNR in dB"))
 
 
 class CodecSpec(StrictModel):
@@ -113,12 +120,8 @@ class CodecSpec(StrictModel):
     compression_ratios: list[Int] = Field(default_factory=lambda: [4])
     options: dict = Field(default_factory=dict, description="extra constructor arguments")
 
-    @field_validator("compression_ratios")
-    @classmethod
-    def _non_empty(cls, v: list[int]) -> list[int]:
-        if not v:
-            raise ValueError("give at least one compression ratio")
-        return unique(v)
+    _crs = field_validator("compression_ratios")(
+        non_empty_unique("give at least one compression ratio"))
 
 
 def _no_entropy_without_quantiser(v: bool) -> bool:
