@@ -57,6 +57,13 @@ versions; one and two torch threads were checked to give bit-identical
 results) and the first ``n`` samples do not depend on ``n``
 (full batches are always drawn and the surplus discarded). ``batch_size`` is
 therefore part of any cache key.
+
+Device: every function runs on the CPU unless given ``device`` (a torch device or its name;
+``"cuda"`` is the current CUDA device). On a GPU the draws come from CUDA's generator, which
+gives other numbers than the CPU's for the same seed: the channels are other (equally
+distributed) samples, so a cache of generated channels must tell the two apart.
+:func:`frequency_response` has no random draws: the same result on any device up to float32
+rounding.
 """
 
 from __future__ import annotations
@@ -69,6 +76,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+
+from linksim.device import sionna_device
 
 __all__ = [
     "NUM_PATHS_NLOS",
@@ -189,8 +198,8 @@ def _freq_resp_uniform(
     """
     k2n = math.ceil(math.sqrt(nc))
     k1n = -(-nc // k2n)
-    f1 = torch.from_numpy(f0 + np.arange(k1n, dtype=np.float64) * (k2n * df))
-    f2 = torch.from_numpy(np.arange(k2n, dtype=np.float64) * df)
+    f1 = torch.from_numpy(f0 + np.arange(k1n, dtype=np.float64) * (k2n * df)).to(tau.device)
+    f2 = torch.from_numpy(np.arange(k2n, dtype=np.float64) * df).to(tau.device)
     e1 = _expj(tau[:, :, None] * f1)  # [b, P, K1]
     e2 = _expj(tau[:, None, :] * f2[:, None])  # [b, K2, P]
     ap = e1.transpose(1, 2)[:, :, :, None] * a[:, None]  # [b, K1, P, Nt]
@@ -208,7 +217,8 @@ def _freq_resp_general(a: torch.Tensor, tau: torch.Tensor, f: torch.Tensor) -> t
 _FR_CHUNK = 16
 
 
-def frequency_response(a: np.ndarray, tau: np.ndarray, frequencies_hz: np.ndarray) -> np.ndarray:
+def frequency_response(a: np.ndarray, tau: np.ndarray, frequencies_hz: np.ndarray,
+                       device: str | torch.device = "cpu") -> np.ndarray:
     """Channel frequency response of a batch of path-based CIRs.
 
     ``H[b, k, n] = sum_p a[b, n, p] * exp(-j 2 pi f_k tau[b, p])``, computed
@@ -225,6 +235,7 @@ def frequency_response(a: np.ndarray, tau: np.ndarray, frequencies_hz: np.ndarra
     :param a: [B, Nt, P], complex. Path coefficients.
     :param tau: [B, P], float. Path delays [s].
     :param frequencies_hz: [Nc], float. Baseband frequencies [Hz].
+    :param device: Torch device of the computation (the result is copied back chunk by chunk)
 
     :output h: [B, Nc, Nt], `np.complex64`. Frequency response.
     """
@@ -242,13 +253,14 @@ def frequency_response(a: np.ndarray, tau: np.ndarray, frequencies_hz: np.ndarra
     with torch.no_grad():
         a_t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.complex64)).transpose(1, 2)
         tau_t = torch.from_numpy(np.ascontiguousarray(tau, dtype=np.float64))
-        f_t = torch.from_numpy(f)
+        f_t = torch.from_numpy(f).to(device)
         for s in range(0, b, _FR_CHUNK):
             sl = slice(s, s + _FR_CHUNK)
+            a_c, tau_c = a_t[sl].to(device), tau_t[sl].to(device)
             if df is None:
-                out[sl] = _freq_resp_general(a_t[sl], tau_t[sl], f_t)
+                out[sl] = _freq_resp_general(a_c, tau_c, f_t)
             else:
-                out[sl] = _freq_resp_uniform(a_t[sl], tau_t[sl], float(f[0]), df, nc)
+                out[sl] = _freq_resp_uniform(a_c, tau_c, float(f[0]), df, nc)
     return out.numpy()
 
 
@@ -288,7 +300,7 @@ def make_uma_model(
     carrier_frequency_hz: float,
     *,
     antenna_pattern: str = "38.901",
-    device: str = "cpu",
+    device: str | torch.device = "cpu",
 ):
     """Sionna UMa downlink model: BS ULA of ``Nt`` V-polarised elements, 1x1 omni UE.
 
@@ -298,11 +310,13 @@ def make_uma_model(
     :param num_bs_antennas: Number of BS antennas ``Nt`` (one row, half-wavelength spacing)
     :param carrier_frequency_hz: Carrier frequency [Hz]
     :param antenna_pattern: BS element pattern, ``"38.901"`` or ``"omni"``
-    :param device: Torch device
+    :param device: Torch device (or its name)
 
     :output model: `sionna.phy.channel.tr38901.UMa`.
     """
     from sionna.phy.channel.tr38901 import PanelArray, UMa
+
+    device = sionna_device(device)
 
     bs = PanelArray(
         num_rows_per_panel=1,
@@ -340,7 +354,7 @@ def set_uma_topology(
     ue_speed_mps: tuple[float, float],
     *,
     ue_orientation: str = "random",
-    device: str = "cpu",
+    device: str | torch.device = "cpu",
 ) -> None:
     """Drop ``batch_size`` outdoor UEs in one UMa sector and force NLOS.
 
@@ -355,9 +369,11 @@ def set_uma_topology(
         and slant uniform in [-90, 90) degrees (the UE's vertical element is
         then partly cross-polarised, mean power ~0.58 with omni elements);
         ``"upright"``: all three angles 0, UE element vertical
-    :param device: Torch device
+    :param device: Torch device (or its name)
     """
     from sionna.phy.channel import gen_single_sector_topology
+
+    device = sionna_device(device)
 
     vmin, vmax = (float(v) for v in ue_speed_mps)
     topo = gen_single_sector_topology(
@@ -471,7 +487,9 @@ def iter_series_calls(
     """The Sionna calls of ``n`` drops of ``num_snapshots`` snapshots, one at a time (no
     checks): yields ``(lo, a [b, T, Nt, P] complex64, tau [b, P] float32)`` for drops
     ``lo:lo + b``, call ``i`` drawn from the generator seeded with ``batch_seed(seed, i)`` and
-    holding ``batch_size`` drops (``b`` is smaller only for the last call)."""
+    holding ``batch_size`` drops (``b`` is smaller only for the last call). ``device``: a
+    torch device or its name (``"cuda"`` is the current CUDA device)."""
+    device = sionna_device(device)
     with torch.no_grad():
         model = make_uma_model(
             int(num_bs_antennas), carrier_frequency_hz, antenna_pattern=antenna_pattern,
@@ -544,7 +562,7 @@ def generate_uma_series(
     progress: bool = False,
     antenna_pattern: str = "38.901",
     ue_orientation: str = "random",
-    device: str = "cpu",
+    device: str | torch.device = "cpu",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``n`` UMa NLOS drops, each observed at ``num_snapshots`` instants.
 
@@ -576,7 +594,7 @@ def generate_uma_series(
     :param progress: Show a progress bar
     :param antenna_pattern: BS element pattern, ``"38.901"`` or ``"omni"``
     :param ue_orientation: ``"random"`` or ``"upright"`` (see :func:`set_uma_topology`)
-    :param device: Torch device for Sionna
+    :param device: Torch device (or its name) for Sionna; see the module docstring
 
     :output a: [n, T, Nt, P], `np.complex64`. Path coefficients per snapshot.
     :output tau: [n, P], `np.float32`. Path delays [s], shared by the drop's snapshots.
@@ -608,7 +626,7 @@ def generate_uma_cir(
     progress: bool = False,
     antenna_pattern: str = "38.901",
     ue_orientation: str = "random",
-    device: str = "cpu",
+    device: str | torch.device = "cpu",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``n`` TR 38.901 UMa NLOS downlink CIRs (one snapshot each).
 
@@ -650,7 +668,7 @@ def generate_uma_cir(
     :param ue_orientation: ``"random"`` (Sionna's drop: UE bearing, downtilt
         and slant uniform in [-90, 90) degrees) or ``"upright"`` (UE element
         vertical); see :func:`set_uma_topology`
-    :param device: Torch device for Sionna
+    :param device: Torch device (or its name) for Sionna; see the module docstring
 
     :output a: [n, Nt, P], `np.complex64`. Path coefficients.
     :output tau: [n, P], `np.float32`. Path delays [s].

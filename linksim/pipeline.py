@@ -40,6 +40,7 @@ from linksim.channels.dataset import (
     default_cache_dir,
 )
 from linksim.data import DataStage, codec_inputs, load_split  # noqa: F401
+from linksim.device import on_training_device
 from linksim.errors import LinksimInputError
 from linksim.executor import LocalExecutor, Unit
 from linksim.scenario import Scenario
@@ -193,6 +194,7 @@ class Run(DataStage, ModelZoo):
         return res.rows
 
     # -- the whole run ------------------------------------------------------------------------
+    @on_training_device
     def execute(self) -> Path:
         """Run everything in a temporary directory and rename it into place at the end."""
         sc = self.sc

@@ -21,6 +21,11 @@ mode):
 Both engines take the training and validation data as arrays or as streamed sources
 (:class:`linksim.streaming.StreamedCsi`, read from disk block by block with their own seeded
 shuffling; ``training.stream`` in a scenario). Arrays are trained on exactly as before.
+
+Both train where the codec's weights are (:mod:`linksim.device`; ``training.device`` in a
+scenario): batches, optimizer state and Keras' tensors are put on that device, and the weights
+come back through NumPy (``get_weights``), so the best weights and the saved model are the same
+on every device up to rounding.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from linksim.codecs.base import Codec
+from linksim.device import as_tensor, codec_variables, on_weights_device, weights_device
 from linksim.fsutil import atomic_path
 from linksim.streaming import is_stream
 from linksim.torch_graph import TorchProgram, regularised_layers
@@ -196,16 +202,16 @@ def _keras_mse(model: keras.Model, xb):
     return loss + sum(model.losses) if model.losses else loss
 
 
-def _validation_loss(program, xv, batch_size: int) -> float:
-    """MSE over a whole validation tensor ``[N, ...]`` (or a streamed source, read in order) in
-    inference mode (``nan`` if empty); ``program`` is the autoencoder's
-    :class:`~linksim.torch_graph.TorchProgram`."""
+def _validation_loss(program, xv, batch_size: int, device) -> float:
+    """MSE over a whole validation tensor ``[N, ...]`` (or a streamed source, read in order, its
+    batches put on ``device``) in inference mode (``nan`` if empty); ``program`` is the
+    autoencoder's :class:`~linksim.torch_graph.TorchProgram`."""
     import torch
 
     if len(xv) == 0:
         return math.nan
     if is_stream(xv):
-        batches = (torch.from_numpy(b) for b in xv.ordered_batches(batch_size))
+        batches = (as_tensor(b, device) for b in xv.ordered_batches(batch_size))
     else:
         batches = (xv[start:start + batch_size] for start in range(0, len(xv), batch_size))
     total = 0.0
@@ -216,18 +222,19 @@ def _validation_loss(program, xv, batch_size: int) -> float:
     return total / len(xv)
 
 
-def _epoch_batches(x, xt, epoch: int, generator, batch_size: int, seed: int):
-    """The training batches of one epoch as torch tensors: slices of a permutation drawn from
-    ``generator`` for an array (``xt``, its tensor), the source's own seeded shuffle
+def _epoch_batches(x, xt, epoch: int, generator, batch_size: int, seed: int, device):
+    """The training batches of one epoch as torch tensors on ``device``: slices of a permutation
+    drawn from ``generator`` (a CPU generator: the same order on every device) for an array
+    (``xt``, its tensor), the source's own seeded shuffle
     (:meth:`~linksim.streaming.StreamedCsi.epoch_batches`) for a streamed source."""
     import torch
 
     if is_stream(x):
         for xb in x.epoch_batches(epoch, batch_size, seed):
-            yield torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32))
+            yield as_tensor(xb, device)
         return
     n = len(xt)
-    order = torch.randperm(n, generator=generator)
+    order = torch.randperm(n, generator=generator).to(device)
     for start in range(0, n, batch_size):
         yield xt[order[start:start + batch_size]]
 
@@ -246,17 +253,19 @@ def _train_torch(model: keras.Model, x_train, x_val, settings: TrainSettings, le
     A streamed source (:class:`linksim.streaming.StreamedCsi`) instead of an array supplies its
     own seeded batches (block order and order within blocks; :func:`_epoch_batches`) and is
     never held whole.
+
+    Data, optimizer state and computation are on the device of the model's weights; the
+    permutations come from a CPU generator (the same batches on every device).
     """
     import torch
 
-    xt = (None if is_stream(x_train)
-          else torch.from_numpy(np.ascontiguousarray(x_train, dtype=np.float32)))
-    xv = x_val if is_stream(x_val) else torch.from_numpy(
-        np.ascontiguousarray(x_val, dtype=np.float32))
+    variables = model.trainable_variables
+    device = weights_device(variables)
+    xt = None if is_stream(x_train) else as_tensor(x_train, device)
+    xv = x_val if is_stream(x_val) else as_tensor(x_val, device)
     generator = torch.Generator().manual_seed(int(settings.seed))
     n, bs = len(x_train), settings.batch_size
     lrs = _learning_rates(learning_rate, settings.epochs * math.ceil(n / bs) + 1)
-    variables = model.trainable_variables
     constrained = [v for v in variables if v.constraint is not None]
     optimizer = torch.optim.Adam([v.value for v in variables], lr=lrs[0], betas=(0.9, 0.999),
                                  eps=1e-7, fused=True)
@@ -269,7 +278,7 @@ def _train_torch(model: keras.Model, x_train, x_val, settings: TrainSettings, le
     for epoch in range(settings.epochs):
         t0 = time.perf_counter()
         total = 0.0
-        for xb in _epoch_batches(x_train, xt, epoch, generator, bs, settings.seed):
+        for xb in _epoch_batches(x_train, xt, epoch, generator, bs, settings.seed, device):
             optimizer.zero_grad(set_to_none=True)
             loss, state = forward(xb)
             loss.backward()
@@ -284,7 +293,7 @@ def _train_torch(model: keras.Model, x_train, x_val, settings: TrainSettings, le
             step += 1
             total += loss.item() * len(xb)
             bar.update(1)
-        row = best.add(model, epoch + 1, total / n, _validation_loss(program, xv, bs),
+        row = best.add(model, epoch + 1, total / n, _validation_loss(program, xv, bs, device),
                        lrs[step], time.perf_counter() - t0)
         bar.set_postfix(loss=f"{row['loss']:.2e}", val=f"{row['val_loss']:.2e}")
 
@@ -332,16 +341,17 @@ def train_codec(codec: Codec, x_train: np.ndarray, x_val: np.ndarray, settings: 
                           settings.warmup_epochs * steps_per_epoch)
     else:
         lr = settings.learning_rate
-    model = codec.autoencoder(train_link)
     best = _Best()
     engine = (_train_torch if settings.fast and keras.backend.backend() == "torch"
               else _train_fit)
-    with tqdm(total=settings.epochs * steps_per_epoch, unit="step", leave=False,
-              desc=f"train {codec.name} CR{codec.compression_ratio}",
-              disable=not progress) as bar:
-        engine(model, x_train, x_val, settings, lr, best, bar)
-    if best.weights is not None:
-        model.set_weights(best.weights)
+    with on_weights_device(codec_variables(codec)):  # Keras' tensors where the weights are
+        model = codec.autoencoder(train_link)
+        with tqdm(total=settings.epochs * steps_per_epoch, unit="step", leave=False,
+                  desc=f"train {codec.name} CR{codec.compression_ratio}",
+                  disable=not progress) as bar:
+            engine(model, x_train, x_val, settings, lr, best, bar)
+        if best.weights is not None:
+            model.set_weights(best.weights)
     codec.history = best.rows
     if log_path is not None:
         write_training_log(best.rows, log_path)

@@ -24,6 +24,7 @@ from linksim.channels.dataset import (
     cache_lock,
 )
 from linksim.codecs.base import OUTPUT_HEADS, Codec, get_codec_class
+from linksim.device import built_on_cpu
 from linksim.errors import LinksimInputError
 from linksim.feedback import (
     FeedbackLink,
@@ -148,6 +149,7 @@ class ModelZoo:
         training = self.sc.training.model_dump()
         for k in ("feedback", "mixtures", "fine_tune"):  # a model depends only on its own
             del training[k]
+        del training["device"]  # where it trains, not what (docs/devices.md)
         if extra:
             training["extra"] = extra
         if train_fb.kind != "ideal":  # (ideal keeps the keys of models trained before the option)
@@ -407,7 +409,7 @@ class ModelZoo:
                 import keras
 
                 keras.utils.set_random_seed(derive_seed(sc.seed, "init", tag))
-                codec = build_codec(sc, spec, cr)
+                codec = built_on_cpu(lambda: build_codec(sc, spec, cr))  # same init everywhere
                 codec.normalizer = norm
                 codec.sample_normalization = sc.preprocessing.sample_normalization
                 settings = TrainSettings(

@@ -39,125 +39,39 @@ training set (stored with the weights), and the BS returns ``x_n_hat = c + rms T
 to [0, 1] with the sigmoid head (like the sigmoid of the CNN decoders).
 
 The inner loop needs ``torch.autograd.grad`` (Keras on the PyTorch backend). The UE and BS
-models share one base network; saving writes the BS model (``decoder.keras``) only.
+models share one base network; saving writes the BS model (``decoder.keras``) only. The UE, the
+BS and meta-learning compute on the device of the base network's weights.
+
+Modules: the fixed parts (coordinates, Fourier features, domain transform, fitting loss) are in
+:mod:`linksim.codecs.csiinr_grid`, the inner loop and meta-learning in
+:mod:`linksim.codecs.csiinr_meta`; this module holds the Keras layers and the codec, and
+re-exports the rest.
 """
 
 from __future__ import annotations
 
-import copy
 import math
-import time
 
 import keras
 import numpy as np
 from keras import ops
 
 from linksim.codecs.base import Codec, register_codec
+from linksim.codecs.csiinr_grid import (  # noqa: F401  (re-exported)
+    ad_to_sf,
+    complex_sandwich,
+    coordinate_grid,
+    draw_fourier_matrix,
+    fitting_loss,
+    fourier_features,
+    sf_to_ad_matrices,
+    unitary_dft,
+)
+from linksim.codecs.csiinr_meta import inner_loop, meta_loss, meta_train, torch_backend
+from linksim.device import as_tensor, on_weights_device, weights_device
 from linksim.errors import LinksimInputError
 
 DOMAINS = ("angular_delay", "space_frequency")
-
-
-def _torch():
-    if keras.backend.backend() != "torch":
-        raise RuntimeError("CSI-INR needs the PyTorch Keras backend (torch.autograd.grad)")
-    import torch
-
-    return torch
-
-
-# -- the fixed parts: coordinates, Fourier features, domain transform ----------------------------
-def coordinate_grid(num_rows: int, num_antennas: int) -> np.ndarray:
-    """Grid coordinates ``c = (i / Na, j / Nt)`` of all CSI entries, row-major.
-
-    Returns
-    -------
-    [Na Nt, 2] float32
-        Entry ``i Nt + j`` is ``(i / Na, j / Nt)``, in ``[0, 1)``.
-    """
-    i, j = np.meshgrid(np.arange(num_rows) / num_rows, np.arange(num_antennas) / num_antennas,
-                       indexing="ij")
-    return np.stack([i.ravel(), j.ravel()], axis=-1).astype(np.float32)
-
-
-def fourier_features(coords, b_matrix):
-    """Seed eq. (10): ``kappa(c) = [cos(2 pi B c), sin(2 pi B c)]``.
-
-    Parameters
-    ----------
-    coords : [P, 2]
-        Coordinates.
-    b_matrix : [F, 2]
-        Frequencies, cycles per unit coordinate.
-
-    Returns
-    -------
-    [P, 2F]
-        Features in [-1, 1].
-    """
-    phase = 2.0 * math.pi * ops.matmul(coords, ops.transpose(b_matrix))
-    return ops.concatenate([ops.cos(phase), ops.sin(phase)], axis=-1)
-
-
-def draw_fourier_matrix(num_fourier: int, sigma_b: float, seed: int) -> np.ndarray:
-    """``B [F, 2]`` float32, i.i.d. ``N(0, sigma_b^2)`` from ``numpy.random.default_rng(seed)``."""
-    return (sigma_b * np.random.default_rng(seed).standard_normal((num_fourier, 2))
-            ).astype(np.float32)
-
-
-def unitary_dft(n: int, sign: int) -> np.ndarray:
-    """``[n, n]`` complex128 matrix ``exp(sign j 2 pi r c / n) / sqrt(n)`` (row r, column c)."""
-    r = np.arange(n)
-    return np.exp(sign * 2j * np.pi * np.outer(r, r) / n) / np.sqrt(n)
-
-
-def sf_to_ad_matrices(num_rows: int, num_antennas: int) -> tuple[np.ndarray, np.ndarray]:
-    """The unitary map space-frequency ``g [Na, Nt]`` -> angular-delay ``h_ad = R g C``.
-
-    ``R = F_Na^H`` is the inverse DFT over the ``Na`` frequency samples (as
-    :func:`linksim.transforms.to_angular_delay` does over the subcarriers) and ``C = F_Nt`` the
-    DFT over the antennas, ``C[n, a] = exp(-j 2 pi a n / Nt) / sqrt(Nt)``.
-
-    Returns
-    -------
-    R : [Na, Na] complex128
-    C : [Nt, Nt] complex128
-    """
-    return unitary_dft(num_rows, +1), unitary_dft(num_antennas, -1)
-
-
-def ad_to_sf(h_ad: np.ndarray) -> np.ndarray:
-    """Truncated angular-delay ``[b, Na, Nt]`` -> ``g = R^H h_ad C^H``, complex128."""
-    r, c = sf_to_ad_matrices(h_ad.shape[-2], h_ad.shape[-1])
-    return r.conj().T @ h_ad @ c.conj().T
-
-
-def _complex_sandwich(left, right, x):
-    """``left @ x @ right`` for complex matrices as (real, imag) pairs; ``x`` is ``[b, m, n, 2]``."""
-    (lr, li), (rr, ri) = ((ops.convert_to_tensor(a), ops.convert_to_tensor(b))
-                          for a, b in (left, right))
-    xr, xi = x[..., 0], x[..., 1]
-    ur = ops.einsum("mk,bkn->bmn", lr, xr) - ops.einsum("mk,bkn->bmn", li, xi)
-    ui = ops.einsum("mk,bkn->bmn", lr, xi) + ops.einsum("mk,bkn->bmn", li, xr)
-    vr = ops.einsum("bmn,na->bma", ur, rr) - ops.einsum("bmn,na->bma", ui, ri)
-    vi = ops.einsum("bmn,na->bma", ur, ri) + ops.einsum("bmn,na->bma", ui, rr)
-    return ops.stack([vr, vi], axis=-1)
-
-
-def fitting_loss(o, y):
-    """Per-sample fitting loss, the mean of ``(o - y)^2`` over all but the first axis.
-
-    Parameters
-    ----------
-    o, y : [b, P, 2]
-        Network output and target, in the network's domain and unit-RMS units.
-
-    Returns
-    -------
-    [b]
-        The loss of each sample (``~1`` for an all-zero output).
-    """
-    return ops.mean(ops.square(o - y), axis=(1, 2))
 
 
 # -- the base network ---------------------------------------------------------------------------
@@ -305,7 +219,7 @@ class ModulatedSiren(keras.layers.Layer):
         if self.domain == "angular_delay":
             return o
         left, right = self._to_ad
-        return _complex_sandwich(left, right, o)
+        return complex_sandwich(left, right, o)
 
     def targets(self, x):
         """Normalised CSI ``[b, Na, Nt, 2]`` -> fitting targets ``y [b, P, 2]`` in the
@@ -313,7 +227,7 @@ class ModulatedSiren(keras.layers.Layer):
         y = (ops.convert_to_tensor(x) - self.center) / self.rms
         if self.domain == "space_frequency":
             left, right = self._from_ad
-            y = _complex_sandwich(left, right, y)
+            y = complex_sandwich(left, right, y)
         return ops.reshape(y, (-1, self.num_rows * self.num_antennas, 2))
 
     def call(self, z):
@@ -338,40 +252,6 @@ class ModulatedSiren(keras.layers.Layer):
         """Multiply-accumulates of decoding one CSI (Algorithm 3)."""
         return sum(self.macs_by_part().values())
 
-
-def inner_loop(inr: ModulatedSiren, y, steps: int, keep_graph: bool = False,
-               detach_result: bool = True):
-    """``steps`` gradient steps on the codewords of a batch, from ``M_0 = 0``.
-
-    Parameters
-    ----------
-    inr : ModulatedSiren
-        Base network.
-    y : [b, P, 2] tensor
-        Fitting targets (:meth:`ModulatedSiren.targets`).
-    steps : int
-        Number of steps (``s`` in meta-training, ``s_in`` at the UE).
-    keep_graph : bool
-        Keep the graph of the steps (``create_graph=True``), for second-order meta-learning.
-    detach_result : bool
-        Return a tensor without autograd history.
-
-    Returns
-    -------
-    [b, M] torch.Tensor float32
-        ``M_steps``.
-    """
-    torch = _torch()
-    m = torch.zeros((y.shape[0], inr.codeword_length), dtype=torch.float32, requires_grad=True)
-    alpha = inr.alpha.value
-    with torch.enable_grad():
-        for _ in range(steps):
-            loss = torch.sum(fitting_loss(inr.native(m), y))
-            (grad,) = torch.autograd.grad(loss, m, create_graph=keep_graph)
-            m = m - alpha * grad
-            if not keep_graph:
-                m = m.detach().requires_grad_(True)
-    return m.detach() if detach_result else m
 
 
 @keras.saving.register_keras_serializable(package="linksim")
@@ -411,6 +291,7 @@ class ModulationFit(keras.layers.Layer):
     def count_macs(self) -> int:
         """UE multiply-accumulates per CSI: ``steps x 3 x`` one decoding (forward+backward)."""
         return self.steps * self.STEP_COST * self.inr.count_macs()
+
 
 
 # -- the codec ------------------------------------------------------------------------------
@@ -562,13 +443,14 @@ class CsiInr(Codec):
                  ) -> np.ndarray:
         """UE (Algorithm 2): normalised CSI ``[b, Na, Nt, 2]`` -> codewords ``[b, M]`` float32
         after ``steps`` inner steps (default :attr:`inference_steps`)."""
-        torch = _torch()
+        torch = torch_backend()
         steps = self.inference_steps if steps is None else int(steps)
         out = [np.zeros((0, self.codeword_length), np.float32)]
-        for i in range(0, len(x), batch_size):
-            with torch.no_grad():
-                y = self.inr.targets(np.asarray(x[i:i + batch_size], np.float32))
-            out.append(inner_loop(self.inr, y, steps).numpy())
+        with on_weights_device(self.inr.weights):
+            for i in range(0, len(x), batch_size):
+                with torch.no_grad():
+                    y = self.inr.targets(np.asarray(x[i:i + batch_size], np.float32))
+                out.append(inner_loop(self.inr, y, steps).cpu().numpy())
         return np.concatenate(out).astype(np.float32)
 
     def encode(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -582,11 +464,12 @@ class CsiInr(Codec):
 
     def reconstruct(self, z: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Unclipped BS output ``[b, Na, Nt, 2]`` float32 for codewords ``[b, M]``."""
-        torch = _torch()
+        torch = torch_backend()
         out = [np.zeros((0, *self.input_shape), np.float32)]
-        with torch.no_grad():
+        device = weights_device(self.inr.weights)
+        with torch.no_grad(), on_weights_device(self.inr.weights):
             for i in range(0, len(z), batch_size):
-                zb = torch.as_tensor(np.asarray(z[i:i + batch_size], np.float32))
+                zb = as_tensor(z[i:i + batch_size], device)
                 out.append(keras.ops.convert_to_numpy(self.inr(zb)))
         return np.concatenate(out).astype(np.float32)
 
@@ -617,60 +500,12 @@ class CsiInr(Codec):
             Per epoch: ``epoch``, ``loss`` and ``val_loss`` (MSE in the normalised domain, as
             the other codecs log it), ``lr``, ``seconds``.
         """
-        from tqdm.auto import tqdm
-
-        from linksim.training import WarmupCosine
-
-        torch = _torch()
         if train_link is not None:
             raise LinksimInputError("csiinr: a training-time feedback link is not supported")
-        rms = float(np.sqrt(np.mean((np.asarray(x_train, np.float64) - self.inr.center) ** 2)))
-        self.inr.rms.assign(rms if rms > 0 else 1.0)
-        rms = self.target_rms
-        rng = np.random.default_rng(settings.seed)
-        steps_per_epoch = math.ceil(len(x_train) / settings.batch_size)
-        total = settings.epochs * steps_per_epoch
-        schedule = WarmupCosine(settings.learning_rate, settings.lr_min, total,
-                                settings.warmup_epochs * steps_per_epoch) \
-            if settings.schedule == "cosine" else None
-        opt = torch.optim.Adam([w.value for w in self.inr.trainable_weights],
-                               lr=settings.learning_rate, eps=1e-7)  # Keras' Adam epsilon
-        best, best_weights, rows, step, lr = math.inf, None, [], 0, settings.learning_rate
-        bar = tqdm(total=total, desc=f"meta-train csiinr CR{self.compression_ratio}",
-                   unit="step", disable=not progress, leave=False)
-        for epoch in range(settings.epochs):
-            t0, order, loss_sum = time.perf_counter(), rng.permutation(len(x_train)), 0.0
-            for start in range(0, len(x_train), settings.batch_size):
-                if schedule is not None:
-                    lr = float(keras.ops.convert_to_numpy(schedule(step)))
-                    for group in opt.param_groups:
-                        group["lr"] = lr
-                with torch.no_grad():
-                    y = self.inr.targets(x_train[order[start:start + settings.batch_size]])
-                loss = self.meta_loss(y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                loss_sum += float(loss.detach()) * len(y)
-                step += 1
-                bar.update(1)
-            val = float(np.mean(self.fitting_loss(x_val, self.inner_steps))) * rms ** 2
-            rows.append({"epoch": epoch + 1, "loss": loss_sum / len(x_train) * rms ** 2,
-                         "val_loss": val, "lr": lr, "seconds": time.perf_counter() - t0})
-            bar.set_postfix(loss=f"{rows[-1]['loss']:.2e}", val=f"{val:.2e}")
-            if val < best:  # copies: on CPU get_weights() may share memory with the weights
-                best, best_weights = val, copy.deepcopy(self.inr.get_weights())
-        bar.close()
-        if best_weights is not None:
-            self.inr.set_weights(best_weights)
-        self.history = rows
-        return rows
+        self.history = meta_train(self, x_train, x_val, settings, progress)
+        return self.history
 
     def meta_loss(self, y):
         """Outer loss of one batch of targets ``y [b, P, 2]``: the mean fitting loss at
-        ``M_s`` (a torch scalar with its graph)."""
-        m = inner_loop(self.inr, y, self.inner_steps, keep_graph=self.second_order,
-                       detach_result=False)
-        if not self.second_order:
-            m = m.detach()
-        return keras.ops.mean(fitting_loss(self.inr.native(m), y))
+        ``M_s`` (a torch scalar with its graph; :func:`~linksim.codecs.csiinr_meta.meta_loss`)."""
+        return meta_loss(self, y)
