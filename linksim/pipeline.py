@@ -40,7 +40,7 @@ from linksim.channels.dataset import (
     default_cache_dir,
 )
 from linksim.data import DataStage, codec_inputs, load_split  # noqa: F401
-from linksim.device import on_training_device
+from linksim.device import current_device, on_training_device
 from linksim.errors import LinksimInputError
 from linksim.executor import LocalExecutor, Unit
 from linksim.scenario import Scenario
@@ -266,7 +266,7 @@ class Run(DataStage, ModelZoo):
         plan = self.model_plan()
         todo = [(tag, base) for tag, model_dir, base in plan
                 if self.retrain or not model_dir.exists()]
-        gpus = 1.0 if getattr(self, "device_kind", "cpu") == "cuda" else 0.0
+        gpus = 1.0 if current_device().type == "cuda" else 0.0  # inside execute's placement
         for wave in ([t for t in todo if t[1] is None], [t for t in todo if t[1] is not None]):
             self.executor.map(
                 [Unit("train", tag, units.train_unit,
@@ -297,6 +297,7 @@ class Run(DataStage, ModelZoo):
                          "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()},
             "timings_s": self.timings,
             "executor": self.executor.name,
+            "training_device": str(current_device()),
             "units": self.units,
             "datasets": self.dataset_files,
             "truncation_energy_kept": self.energy,

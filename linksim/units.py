@@ -66,10 +66,12 @@ def data_unit(sc, cache_dir: str, name: str, split: str) -> str:
 def train_unit(sc, cache_dir: str, tags: list[str], retrain: bool = False) -> list[str]:
     """Train the models ``tags`` (:meth:`~linksim.zoo.ModelZoo.model_plan`) into the model
     cache; a fine-tune's base among ``tags`` is loaded from the cache."""
+    from linksim.device import placed_on, resolve_device
+
     run = _worker_run(sc, cache_dir, retrain)
     try:
         run.load_data()
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, placed_on(resolve_device(sc.training.device)):
             run.train_codecs(Path(tmp), only=set(tags))
     finally:
         run.close()
