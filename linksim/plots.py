@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from linksim.fsutil import atomic_path
+
 
 def method_label(row: pd.Series) -> str:
     """Legend label of a results row: codec, CR, feedback, train -> test."""
@@ -32,10 +34,12 @@ def method_label(row: pd.Series) -> str:
 
 
 def _save(fig, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
+    """Write a figure as PNG through :func:`linksim.fsutil.atomic_path` and close it."""
+    try:
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    finally:
+        plt.close(fig)
 
 
 def _pilot_axis(df: pd.DataFrame) -> pd.DataFrame:
