@@ -141,6 +141,11 @@ def ray_executor():
     ex.close()
 
 
+SMALL = {**TWO_SETS, "datasets.uma_small.n_train": 120, "datasets.uma_small.n_val": 30,
+         "datasets.uma_small.n_test": 50, "datasets.uma_b": {
+             **TWO_SETS["datasets.uma_b"], "n_train": 120, "n_val": 30, "n_test": 50}}
+
+
 def test_ray_run_equals_local_run(tmp_path, ray_executor):
     """Data, training and sweep units on two single-threaded Ray workers give the bytes of a
     local single-threaded run (separate caches: the Ray run generates and trains itself)."""
@@ -148,8 +153,8 @@ def test_ray_run_equals_local_run(tmp_path, ray_executor):
 
     (tmp_path / "local").mkdir()
     (tmp_path / "ray").mkdir()
-    local_path = scenarios.write(tmp_path / "local", TWO_SETS)
-    ray_path = scenarios.write(tmp_path / "ray", TWO_SETS)
+    local_path = scenarios.write(tmp_path / "local", SMALL)
+    ray_path = scenarios.write(tmp_path / "ray", SMALL)
     _, local_dir = call_with_threads(_run, (local_path,), 1)
     _, ray_dir = _run(ray_path, executor=ray_executor)
     assert (ray_dir / "results.csv").read_bytes() == (local_dir / "results.csv").read_bytes()
