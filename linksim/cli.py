@@ -34,17 +34,18 @@ def main() -> None:
               help="Override the scenario's output_dir.")
 @click.option("--retrain", is_flag=True, help="Train codecs even if a cached model exists.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
-              show_default=True,
-              help="Where the run's units (data splits, models, sweep chunks) execute: in this "
-                   "process, or as Ray tasks (pip install \"linksim[ray]\").")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default=None,
+              help="Where the run's units (data splits, models, sweep units) execute: in this "
+                   "process, or as Ray tasks (pip install \"linksim[ray]\"). Default: the "
+                   "scenario's execution.executor (local).")
 @click.option("--address", default=None,
-              help="Ray head to join (host:port or ray://host:port); without it, --executor ray "
-                   "starts a local Ray instance.")
-@click.option("--unit-threads", type=click.IntRange(min=1), default=1, show_default=True,
-              help="CPU threads per unit on Ray (units sharing a node do not oversubscribe it).")
+              help="Ray head to join (host:port, ray://host:port or auto); without it, "
+                   "--executor ray starts a local Ray instance. Default: execution.address.")
+@click.option("--unit-threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads per unit on Ray (units sharing a node do not oversubscribe it). "
+                   "Default: execution.unit_threads (1).")
 def run(scenario: Path, output_dir: Path | None, retrain: bool, no_progress: bool,
-        executor: str, address: str | None, unit_threads: int) -> None:
+        executor: str | None, address: str | None, unit_threads: int | None) -> None:
     """Run SCENARIO: generate or load channels, train or load codecs, sweep the pilot SNR.
 
     Writes a run directory with results.csv, manifest.json, nmse_vs_snr.png, bfgain_vs_snr.png,
@@ -64,8 +65,13 @@ def run(scenario: Path, output_dir: Path | None, retrain: bool, no_progress: boo
     from linksim.pipeline import Run
     from linksim.summary import generalization_text, summary_table
 
+    ex = sc.execution
+    kind = executor or ex.executor
+    if address is None and kind == "ray":
+        address = ex.address
+    unit_threads = unit_threads or ex.unit_threads
     try:
-        where = make_executor(executor, address)
+        where = make_executor(kind, address)
     except LinksimInputError as exc:
         _fail(exc)
     runner = Run(sc, scenario, progress=not no_progress, retrain=retrain, echo=click.echo,

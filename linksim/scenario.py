@@ -42,6 +42,7 @@ from linksim.scenario_sections import (  # noqa: F401  (re-exported)
     CodecSpec,
     Estimation,
     Evaluation,
+    Execution,
     FeedbackSpec,
     FineTune,
     Float,
@@ -70,6 +71,7 @@ class Scenario(StrictModel):
         default_factory=list, description="classical compressors at given payloads")
     training: Training
     evaluation: Evaluation
+    execution: Execution = Execution()
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:

@@ -355,3 +355,20 @@ class Evaluation(StrictModel):
 
     _sets_unique = field_validator("test_sets")(unique)
 
+
+class Execution(StrictModel):
+    """Where the run's units execute (``docs/scale-out.md``). The command line's
+    ``--executor``, ``--address`` and ``--unit-threads`` override these."""
+
+    executor: Literal["local", "ray"] = Field(
+        "local", description="local: every unit in this process; ray: units as Ray tasks")
+    address: str | None = Field(
+        None, description="Ray head to join (host:port, ray://host:port or auto); none: start "
+                          "a local Ray instance")
+    unit_threads: Int = Field(1, ge=1, description="CPU threads per unit on Ray")
+
+    @model_validator(mode="after")
+    def _address_needs_ray(self) -> Execution:
+        if self.address is not None and self.executor != "ray":
+            raise ValueError("address: only meaningful with executor: ray")
+        return self

@@ -117,7 +117,7 @@ def chunk_path(run, test_set: str, trained: list) -> Path:
     compressors' states, the package versions and the source code."""
     from linksim.versions import package_versions
 
-    scenario = run.sc.model_dump(mode="json", exclude={"name", "output_dir"})
+    scenario = run.sc.model_dump(mode="json", exclude={"name", "output_dir", "execution"})
     key = {"scenario": scenario, "test_set": test_set,
            "models": [tc.model_dir.name for tc in trained],
            "data": {k: v["path"] for k, v in sorted(run.dataset_files.items())},

@@ -193,3 +193,18 @@ def test_ray_reraises_a_units_bad_input(ray_executor):
 
 def _bad_input() -> None:
     raise LinksimInputError("field x: bad")
+
+
+def test_scenario_can_choose_the_executor(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from linksim.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    path = scenarios.write(tmp_path, {"execution": {"executor": "ray", "unit_threads": 2}})
+    res = CliRunner().invoke(main, ["run", str(path)])
+    assert res.exit_code == 2 and "linksim[ray]" in res.output
+    bad = scenarios.write(tmp_path, {"execution": {"executor": "local", "address": "h:1"}},
+                          name="bad.yaml")
+    res = CliRunner().invoke(main, ["validate", str(bad)])
+    assert res.exit_code == 2 and "execution" in res.output and "address" in res.output
