@@ -186,6 +186,10 @@ class ModelZoo:
                               {"n_per_set": n_each} if n_each else None)
         return tag, self.cache_dir / "models" / f"{tag}-{key}"
 
+    def _spec_of(self, codec: Codec):
+        """The scenario's ``codecs:`` entry that built ``codec``."""
+        return next(c for c in self.sc.codecs if get_codec_class(c.name).name == codec.name)
+
     def _fine_tune_dir(self, spec, cr: int, base_dir: Path, train_fb, ft) -> tuple[str, Path]:
         """The tag and model cache directory of a fine-tuned model, from its base's entry."""
         fb = "" if train_fb.label() == "ideal" else f"_{train_fb.label()}"
@@ -317,9 +321,8 @@ class ModelZoo:
                 train_fb = next(f for f in tr.feedback_list()
                                 if f.label() == base.train_feedback)
                 if only is not None and self._fine_tune_dir(
-                        next(c for c in sc.codecs
-                             if get_codec_class(c.name).name == base.codec.name),
-                        base.codec.compression_ratio, base.model_dir, train_fb, ft)[0] not in only:
+                        self._spec_of(base.codec), base.codec.compression_ratio, base.model_dir,
+                        train_fb, ft)[0] not in only:
                     continue
                 tc = self._fine_tune(base, ft, train_fb, xs, run_dir)
                 self._fit_links(tc, train_fb, xs["train"])
@@ -334,9 +337,8 @@ class ModelZoo:
         sc = self.sc
         codec0 = base.codec
         label = ft.label()
-        spec = next(c for c in sc.codecs if get_codec_class(c.name).name == codec0.name)
-        tag, model_dir = self._fine_tune_dir(spec, codec0.compression_ratio, base.model_dir,
-                                             train_fb, ft)
+        tag, model_dir = self._fine_tune_dir(self._spec_of(codec0), codec0.compression_ratio,
+                                             base.model_dir, train_fb, ft)
         with cache_lock(model_dir):  # one run trains an entry; others wait, then load it
             if model_dir.exists() and not self.retrain:
                 codec, cached = self._load_cached(model_dir), True
