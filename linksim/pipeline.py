@@ -137,6 +137,9 @@ class Run(DataStage, ModelZoo):
         self.unit_threads = unit_threads
         #: Units computed and reused (from the caches), by kind: the manifest's ``units``.
         self.units: dict[str, dict[str, int]] = {}
+        #: Sweep cache file of each test set (:func:`linksim.units.chunk_path`), set by the sweep
+        #: and removed once the run directory is in place.
+        self.chunk_files: dict[str, Path] = {}
         self.scenario_path = scenario_path
         self.progress = progress
         self.retrain = retrain
@@ -238,7 +241,7 @@ class Run(DataStage, ModelZoo):
             if self.scenario_path is not None:
                 shutil.copy(self.scenario_path, tmp / "scenario.yaml")
             os.replace(tmp, final)
-            units.drop_chunks(list(getattr(self, "chunk_files", {}).values()))
+            units.drop_chunks(list(self.chunk_files.values()))
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             _drop_lock(lock)
