@@ -28,8 +28,9 @@ import pandas as pd
 from linksim.channels.dataset import AdDataset, default_cache_dir
 
 import linksim  # noqa: F401  (sets the Keras backend)
-from linksim import baselines, metrics, precoding, transforms
+from linksim import baselines
 from linksim.errors import LinksimInputError
+from linksim.phy import metrics, precoding, transforms
 from linksim.pipeline import load_split
 from linksim.scenario import load_scenario
 from linksim.seeding import derive_seed

@@ -2,9 +2,9 @@
 
 For each codec at one compression ratio prints
 
-* training samples/s of ``codec.fit`` (for the autoencoders :func:`linksim.training.train_codec`:
+* training samples/s of ``codec.fit`` (for the autoencoders :func:`linksim.learning.training.train_codec`:
   Adam, MSE) at batch 200 on random ``[n, 32, 32, 2]`` data, after a warm-up epoch, with
-  ``--threads`` torch threads: linksim's default engine (PyTorch loop, linksim.torch_graph),
+  ``--threads`` torch threads: linksim's default engine (PyTorch loop, linksim.learning.torch_graph),
   ``model.fit`` (``--engine fit``), or both and their ratio (``--engine both``; median of
   the ratios of ``--train-repeats`` interleaved measurements);
 * UE encoder latency for one CSI on one thread (median of ``--repeats`` direct calls of the
@@ -41,13 +41,13 @@ from linksim.codecs import available_codecs
 def training_samples_per_s(codec, x: np.ndarray, epochs: int, batch: int, fast: bool = True,
                            jit: bool = False, clock=time.perf_counter) -> float:
     """Samples/s of ``epochs`` epochs of ``codec.fit`` (what the pipeline runs; a one-sample
-    validation set) after one warm-up epoch. ``fast``: linksim's PyTorch loop, linksim.torch_graph
-    (the default engine of :func:`linksim.training.train_codec`), else ``model.fit``; ``jit``:
+    validation set) after one warm-up epoch. ``fast``: linksim's PyTorch loop, linksim.learning.torch_graph
+    (the default engine of :func:`linksim.learning.training.train_codec`), else ``model.fit``; ``jit``:
     ``model.fit`` with Keras ``jit_compile`` (i.e. ``torch.compile`` on the PyTorch backend);
     ``clock``: ``time.perf_counter`` (wall) or ``time.process_time`` (CPU time)."""
     import keras
 
-    from linksim.training import TrainSettings
+    from linksim.learning.training import TrainSettings
 
     if jit:
         model = codec.autoencoder()

@@ -35,8 +35,8 @@ import torch
 
 import linksim  # noqa: F401  (sets the Keras backend)
 from linksim.codecs.csiinr import CsiInr
+from linksim.learning.training import TrainSettings
 from linksim.scenario import load_scenario
-from linksim.training import TrainSettings
 
 #: Seed Table II (d = 512, L_t = 10, omega_0 = 50, sigma_b = 10, s = 3, alpha = 1e-2).
 PAPER_OPTIONS = {"width": 512, "depth": 10, "omega_0": 50.0, "sigma_b": 10.0, "inner_steps": 3,

@@ -5,7 +5,7 @@
 
    * ``nchw_copies``: the input copied to contiguous NCHW, ``torch.native_batch_norm`` and its
      backward there, the result copied back (the first engine's path for few channels);
-   * ``channels_last``: linksim's batch norm (``linksim.torch_graph._channels_last_batch_norm``);
+   * ``channels_last``: linksim's batch norm (``linksim.learning.torch_graph._channels_last_batch_norm``);
    * ``native_nchw``: ``native_batch_norm`` on data already in contiguous NCHW, no copies (what
      a plain NCHW PyTorch network pays);
    * ``native_cl``: ``native_batch_norm`` on the channels-last memory itself (PyTorch's
@@ -43,7 +43,7 @@ from torch_twins import make_twin
 
 import linksim  # noqa: F401  (sets the Keras backend)
 from linksim.codecs.base import get_codec_class
-from linksim.torch_graph import TorchProgram, _channels_last_batch_norm
+from linksim.learning.torch_graph import TorchProgram, _channels_last_batch_norm
 
 
 def nchw_copies_batch_norm(x, gamma, beta, eps):

@@ -6,7 +6,7 @@
    (:func:`linksim.channels.dataset.generate_to_file`); prints samples/s.
 2. Opens them lazily, fits the normaliser in one streaming pass (which computes the codec
    inputs and keeps them in a scratch file), and trains CsiNet CR4 for ``--epochs`` epoch(s)
-   reading blocks of ``--block`` samples (:class:`linksim.streaming.StreamedCsi`, as
+   reading blocks of ``--block`` samples (:class:`linksim.learning.streaming.StreamedCsi`, as
    ``training.stream: true`` does); prints samples/s of the normaliser pass and of training.
 3. With ``--compare-n M``: trains the same codec on the first ``M`` samples in memory
    (arrays, as ``training.stream: false``), streamed, and streamed without the prefetch
@@ -56,7 +56,7 @@ def train_once(x_train, x_val, epochs: int, batch_size: int, seed: int = 0) -> f
     import keras  # after linksim (main() imports it first: it sets the Keras backend)
 
     from linksim.codecs import CsiNet
-    from linksim.training import TrainSettings, train_codec
+    from linksim.learning.training import TrainSettings, train_codec
 
     keras.utils.set_random_seed(seed)
     codec = CsiNet(4, NA, NT)
@@ -86,9 +86,9 @@ def main() -> None:
     from linksim.channels.dataset import generate_to_file, read_dataset
 
     import linksim  # noqa: F401  (sets the Keras backend)
+    from linksim.learning.streaming import StreamedCsi
+    from linksim.phy.transforms import unit_power
     from linksim.pipeline import codec_inputs
-    from linksim.streaming import StreamedCsi
-    from linksim.transforms import unit_power
 
     cache = args.cache or Path(tempfile.mkdtemp(prefix="linksim-bench-stream-"))
     cache.mkdir(parents=True, exist_ok=True)

@@ -4,8 +4,8 @@
    Na 32 rows kept, subband 48) and a "reconstruction" (the truncated channel plus noise at
    -10 dB NMSE): the direct definitions (rebuild the space-frequency channel, form MRT beams,
    ``eigh`` of every subband covariance: the sweep of linksim up to 2026-12-03) against
-   :func:`linksim.metrics.link_metrics`, in the same run, with the largest relative difference
-   of the summarised numbers. The per-batch :class:`linksim.metrics.ChannelReference` (shared
+   :func:`linksim.phy.metrics.link_metrics`, in the same run, with the largest relative difference
+   of the summarised numbers. The per-batch :class:`linksim.phy.metrics.ChannelReference` (shared
    by all methods and SNR points of a batch) is timed apart.
 2. **Whole sweep** (:func:`linksim.sweep.run_sweep`): ``--n`` test channels x ``--snrs`` pilot
    SNR points x 3 methods (LS uncompressed, PCA and top-K at 1,024 bits) plus the perfect and
@@ -33,8 +33,9 @@ import torch
 from linksim.channels.cost2100 import generate_cost2100_ad
 from linksim.channels.dataset import AdDataset
 
-from linksim import baselines, metrics, precoding, transforms
-from linksim.estimation import complex_normal
+from linksim import baselines
+from linksim.phy import metrics, precoding, transforms
+from linksim.phy.estimation import complex_normal
 from linksim.sweep import run_sweep
 
 NC, NA, SUBBAND, DL_SNR = 1024, 32, 48, 10.0

@@ -10,7 +10,7 @@ data for
 * ``torch_tuned``: channels-last and PyTorch's fused Adam (the fastest plain PyTorch we have);
 * ``keras_fit``: linksim's Keras codec trained by ``train_codec`` with ``model.fit``
   (``TrainSettings(fast=False)``);
-* ``keras``: the same through linksim's default engine (PyTorch loop, :mod:`linksim.torch_graph`).
+* ``keras``: the same through linksim's default engine (PyTorch loop, :mod:`linksim.learning.torch_graph`).
 
 The twin's trainable parameter count is checked equal to the Keras codec's (encoder + decoder)
 before timing. Every engine is timed ``--repeats`` times, interleaved (one run of each per
@@ -93,7 +93,7 @@ def keras_codec(codec: str, cr: int, na: int = 32, nt: int = 32):
 
 def keras_runner(x: np.ndarray, cr: int, batch: int, fast: bool, codec: str = "csinet"):
     """One epoch of ``train_codec`` per call (the same codec, trained on)."""
-    from linksim.training import TrainSettings, train_codec
+    from linksim.learning.training import TrainSettings, train_codec
 
     c = keras_codec(codec, cr, x.shape[1], x.shape[2])
     settings = TrainSettings(epochs=1, batch_size=batch, fast=fast)

@@ -111,7 +111,7 @@ def load_channels(env: str | None = None, n: int = 300, seed: int = 0,
     else:
         from linksim.channels.dataset import AdDataset, read_dataset
 
-        from linksim.transforms import truncated_angular_delay
+        from linksim.phy.transforms import truncated_angular_delay
 
         with read_dataset(Path(h5), lazy=True) as ds:
             if isinstance(ds, AdDataset):
@@ -196,7 +196,7 @@ def real_vectors(h_ad: np.ndarray) -> np.ndarray:
 
 def unit_interval(x: np.ndarray, scale: float | None = None) -> tuple[np.ndarray, float]:
     """CsiNet's stored form ``x_n = 0.5 + x / (2 s)``, ``s`` the largest ``|x|`` of the data set
-    (``linksim.transforms.Normalizer``, mode ``"unit_interval"``, rule ``"max"``)."""
+    (``linksim.phy.transforms.Normalizer``, mode ``"unit_interval"``, rule ``"max"``)."""
     s = float(np.max(np.abs(x))) if scale is None else float(scale)
     return 0.5 + x / (2.0 * s), s
 

@@ -9,7 +9,7 @@ rate of ``--epochs`` / the scenario's training block), then
   each ``s_in`` with the float32 codeword;
 * for both codecs and every ``B`` in ``--bits``: uniform B-bit quantisation of the codeword
   (range = min/max of the training codewords) with and without entropy coding
-  (:class:`linksim.feedback.FeedbackLink`, ANS via ``constriction``, symbol model fitted on the
+  (:class:`linksim.phy.feedback.FeedbackLink`, ANS via ``constriction``, symbol model fitted on the
   training codewords); the fixed-length payload ``B M``, the measured entropy-coded bits per CSI
   (mean length of the actual messages, which decode to exactly the quantised codeword: checked),
   the saving, and the NMSE (the same with and without entropy coding: lossless).
@@ -41,13 +41,13 @@ import torch
 from linksim.channels.dataset import default_cache_dir
 
 import linksim  # noqa: F401  (sets the Keras backend)
-from linksim import metrics, transforms
 from linksim.codecs import CsiInr, CsiNet
-from linksim.feedback import FeedbackLink, Quantizer
+from linksim.learning.training import TrainSettings
+from linksim.phy import metrics, transforms
+from linksim.phy.feedback import FeedbackLink, Quantizer
 from linksim.pipeline import codec_inputs, load_split
 from linksim.scenario import load_scenario
 from linksim.seeding import derive_seed
-from linksim.training import TrainSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Entropy-coding saving reported by the seed (Table III, b = 3..8, n = 4..128).

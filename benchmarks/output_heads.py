@@ -30,13 +30,13 @@ import keras
 import numpy as np
 from linksim.channels.dataset import default_cache_dir
 
-from linksim import transforms
 from linksim.codecs.base import get_codec_class
-from linksim.metrics import to_db
+from linksim.learning.training import TrainSettings
+from linksim.phy import transforms
+from linksim.phy.metrics import to_db
 from linksim.pipeline import codec_inputs, load_split
 from linksim.scenario import Cost2100Channel
 from linksim.seeding import derive_seed
-from linksim.training import TrainSettings
 
 #: label -> (output head, per-sample scaling, normaliser rule)
 CANDIDATES = {

@@ -157,8 +157,8 @@ def angular_delay_from_paths(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Truncated angular-delay channel of per-element paths, in closed form.
 
-    Equals ``linksim.transforms.truncated_angular_delay(H, Na)`` and
-    ``linksim.transforms.energy_kept(H, Na)`` of
+    Equals ``linksim.phy.transforms.truncated_angular_delay(H, Na)`` and
+    ``linksim.phy.transforms.energy_kept(H, Na)`` of
     ``H = frequency_response(g, tau, linksim.channels.uma.subcarrier_frequencies(Nc, B / Nc))`` without
     building ``H``. Zero-gain (padding) paths are skipped.
 

@@ -6,7 +6,7 @@ Frequency grid and angular-delay convention
 -------------------------------------------
 Baseband subcarriers ``f_k = (k - Nc // 2) df``, ``df = bandwidth / Nc`` (the grid of
 ``linksim.channels.uma.subcarrier_frequencies``), ``H[k, n] = sum_p g[n, p] exp(-j 2 pi f_k tau[n, p])``
-and the truncated angular-delay matrix of ``linksim.transforms`` (``H_ad = F_d H F_a^H``, first
+and the truncated angular-delay matrix of ``linksim.phy.transforms`` (``H_ad = F_d H F_a^H``, first
 ``Na`` rows). :func:`~linksim.channels.cost2100.generate_cost2100_ad` gets them without evaluating the ``Nc`` tones path by
 path: per (sample, element) a type-1 non-uniform FFT spreads every path's coefficient (``g_p``
 times the carrier phase ``exp(-j 2 pi f_c tau_abs)``) onto a periodic ``2 Nc``-point delay grid

@@ -34,7 +34,7 @@ transposes each image to ``[Na = 32 delay rows, Nt = 32 angle columns]`` and
 Angle axis (an assumption, not knowable from the data)
 ------------------------------------------------------
 linksim's angle bin ``a0`` holds an antenna phase progression ``exp(+j 2 pi n a0 / Nt)`` (an
-``fft`` over the antennas; :mod:`linksim.transforms`). No CsiNet generation script was
+``fft`` over the antennas; :mod:`linksim.phy.transforms`). No CsiNet generation script was
 published, and the seeds write ``H' = F_c H F_t^H`` with ``H = [h_1 ... h_Nc]^H`` (rows
 conjugated), so the CsiNet angle index may be ours or its mirror ``-a0 mod Nt`` (and the
 whole matrix may be conjugated). We **assume the identity**: CsiNet angle index ``a`` is our
@@ -62,7 +62,7 @@ import scipy.io
 
 from linksim.errors import DatasetError, LinksimInputError
 from linksim.fsutil import atomic_path
-from linksim.transforms import Normalizer, complex_to_real
+from linksim.phy.transforms import Normalizer, complex_to_real
 
 #: Delay taps and angle bins of the CsiNet data set.
 CSINET_NA = 32
@@ -324,7 +324,7 @@ def write_csinet_mat(path: str | os.PathLike, h_ad: np.ndarray, key: str = "HT",
         Variable name.
     scale : float, optional
         ``s``. Default: the largest absolute real or imaginary part over the whole set
-        (CsiNet's rule, :class:`linksim.transforms.Normalizer` ``"max"``), so the file spans
+        (CsiNet's rule, :class:`linksim.phy.transforms.Normalizer` ``"max"``), so the file spans
         [0, 1]. A given scale must keep every value inside [0, 1].
     mat_version : {"5", "7.3"}
         MATLAB v5 (``scipy.io.savemat``; variables up to 2 GiB) or v7.3 (HDF5, any size).

@@ -150,7 +150,7 @@ class AdDataset(_ChannelBatches):
     Attributes
     ----------
     h_ad : [N, Na, Nt] complex64
-        Delay rows x angle bins (linksim layout, :mod:`linksim.transforms`); an
+        Delay rows x angle bins (linksim layout, :mod:`linksim.phy.transforms`); an
         ``h5py.Dataset`` when read with ``lazy=True``.
     energy_kept : [N] float32
         Energy in the kept rows / energy over all ``Nc`` rows (NaN where unknown, e.g. CsiNet
@@ -189,7 +189,7 @@ class AdDataset(_ChannelBatches):
 
     def channels(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Space-frequency channels of samples ``start:stop``: ``[b, Nc, Nt]`` complex64."""
-        from linksim.transforms import rebuild_space_frequency
+        from linksim.phy.transforms import rebuild_space_frequency
 
         return rebuild_space_frequency(self.h_ad[start:stop], self.num_subcarriers)
 

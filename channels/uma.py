@@ -81,7 +81,7 @@ from linksim.channels.cir import (
 )
 from tqdm.auto import tqdm
 
-from linksim.device import sionna_device
+from linksim.learning.device import sionna_device
 
 __all__ = [
     "NUM_PATHS_NLOS",

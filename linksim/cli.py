@@ -199,7 +199,7 @@ def _energy_text(ds, num_rows: int, batch_size: int = 500) -> str:
     unknown); for impulse-response data sets, computed from the channels.
     """
     from linksim.channels.dataset import AdDataset
-    from linksim.transforms import energy_kept
+    from linksim.phy.transforms import energy_kept
 
     if isinstance(ds, AdDataset):
         e = np.asarray(ds.energy_kept, dtype=np.float64)
@@ -296,7 +296,7 @@ def _dataset_stats(ds, num_delay_rows: int, max_samples: int | None):
     """``(first few [4, Na, Nt] channels, statistics dict)`` of either kind of data set."""
     from linksim import stats as st
     from linksim.channels.dataset import AdDataset
-    from linksim.transforms import truncated_angular_delay
+    from linksim.phy.transforms import truncated_angular_delay
 
     n = len(ds) if max_samples is None else min(len(ds), max_samples)
     if isinstance(ds, AdDataset):

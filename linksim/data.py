@@ -22,8 +22,8 @@ from linksim.channels.dataset import (
     split_path,
 )
 from linksim.channels.families import family_for
+from linksim.learning.streaming import StreamedCsi, codec_inputs_range
 from linksim.seeding import derive_seed, rng_for
-from linksim.streaming import StreamedCsi, codec_inputs_range
 from linksim.sweep import (  # noqa: F401  (re-exported: results format)
     RANGE_FLOOR_WARN_DB,
     RESULT_COLUMNS,
@@ -41,7 +41,7 @@ def codec_inputs(ds: CirDataset, num_rows: int, batch_size: int, snr_db: float |
     With ``snr_db`` set, the CSI is the LS estimate at that pilot SNR, else the true channel.
     ``limit`` keeps the first ``limit`` samples only. Reads ``ds`` in batches of
     ``batch_size`` samples (a lazy data set is never read whole);
-    :func:`linksim.streaming.codec_inputs_range` for any range of samples.
+    :func:`linksim.learning.streaming.codec_inputs_range` for any range of samples.
     """
     n = len(ds) if limit is None else min(limit, len(ds))
     return codec_inputs_range(ds, 0, n, num_rows, batch_size, snr_db, rng, pilot_length,
@@ -138,7 +138,7 @@ class DataStage:
         """Real codec inputs ``[N, Na, Nt, 2]`` of one split of a data set (LS estimates at
         ``training.pilot_snr_db`` when set), the first ``limit`` samples if given.
 
-        With ``stream``, a :class:`~linksim.streaming.StreamedCsi` standing for them instead
+        With ``stream``, a :class:`~linksim.learning.streaming.StreamedCsi` standing for them instead
         (blocks of ``training.stream_block`` samples, unit power when
         ``preprocessing.sample_normalization``, no normaliser yet; the pilot noise of block ``i``
         from ``rng_for(seed, "train-pilots", name, split, "block", i)``, so the inputs differ

@@ -40,9 +40,9 @@ from linksim.channels.dataset import (
     default_cache_dir,
 )
 from linksim.data import DataStage, codec_inputs, load_split  # noqa: F401
-from linksim.device import current_device, on_training_device
 from linksim.errors import LinksimInputError
 from linksim.executor import LocalExecutor, Unit
+from linksim.learning.device import current_device, on_training_device
 from linksim.scenario import Scenario
 from linksim.summary import generalization_matrix, summary_table  # noqa: F401
 from linksim.sweep import (  # noqa: F401  (re-exported: results format)

@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from linksim.device import parse_device
+from linksim.learning.device import parse_device
 
 # Field types: integers and booleans are strict (``true`` is not 1, ``2.5`` or ``"3"`` not an
 # integer); every float is finite (the models forbid NaN and infinities, ``allow_inf_nan``)

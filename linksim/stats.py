@@ -1,7 +1,7 @@
 """Channel statistics on truncated angular-delay data (and on path data where there is some).
 
 All statistics are per sample, vectorised over the batch, computed from ``H_ad[b, m, a]`` in
-linksim's layout (``m`` delay row, ``a`` angle bin; :mod:`linksim.transforms`):
+linksim's layout (``m`` delay row, ``a`` angle bin; :mod:`linksim.phy.transforms`):
 
 - power-delay profile ``P_d[b, m] = sum_a |H_ad[b, m, a]|^2`` and angle power profile
   ``P_a[b, a] = sum_m |H_ad[b, m, a]|^2``;
@@ -10,7 +10,7 @@ linksim's layout (``m`` delay row, ``a`` angle bin; :mod:`linksim.transforms`):
   degrees for a half-wavelength ULA;
 - sparsity: the fraction of entries needed to hold 90 % of the energy (:func:`sparsity`) and the
   Gini index of the magnitudes (:func:`gini_index`);
-- energy kept by the truncation (:func:`linksim.transforms.energy_kept`, needs the full channel).
+- energy kept by the truncation (:func:`linksim.phy.transforms.energy_kept`, needs the full channel).
 
 Both spreads are taken on the DFT grid, so they include the leakage of off-grid paths (an
 off-grid single path has a nonzero spread) and only see the truncated window (see
@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from linksim.fsutil import atomic_path
-from linksim.transforms import abs2, energy_kept, truncated_angular_delay
+from linksim.phy.transforms import abs2, energy_kept, truncated_angular_delay
 
 #: Statistic key -> (axis label, unit). Keys not listed are plotted and summarised by name.
 STAT_LABELS: dict[str, tuple[str, str]] = {

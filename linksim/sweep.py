@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from linksim import estimation, metrics, transforms
-from linksim.feedback import FLOAT_BITS
+from linksim.phy import estimation, metrics, transforms
+from linksim.phy.feedback import FLOAT_BITS
 from linksim.seeding import rng_for
 
 RESULT_COLUMNS = [
@@ -56,7 +56,7 @@ class Estimate:
     Built from the true channel and the LS error in the angular-delay domain: ``h_ad`` is
     ``ref.h_ad + error_ad``, the space-frequency estimate ``h`` is formed only when a method
     reads it (space-frequency compressors), with the error of the other ``Nc - Na`` delay rows
-    from ``error_tail``. :meth:`draw` draws the error (:func:`linksim.estimation.awgn`); given
+    from ``error_tail``. :meth:`draw` draws the error (:func:`linksim.phy.estimation.awgn`); given
     the angular-delay form of ``estimate_channel(h) - h`` it is that estimate exactly.
 
     Parameters

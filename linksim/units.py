@@ -66,7 +66,7 @@ def data_unit(sc, cache_dir: str, name: str, split: str) -> str:
 def train_unit(sc, cache_dir: str, tags: list[str], retrain: bool = False) -> list[str]:
     """Train the models ``tags`` (:meth:`~linksim.zoo.ModelZoo.model_plan`) into the model
     cache; a fine-tune's base among ``tags`` is loaded from the cache."""
-    from linksim.device import placed_on, resolve_device
+    from linksim.learning.device import placed_on, resolve_device
 
     run = _worker_run(sc, cache_dir, retrain)
     try:

@@ -16,17 +16,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from linksim import (
-    plots,
-    transforms,
-)
+from linksim import plots
 from linksim.channels.dataset import (
     cache_lock,
 )
 from linksim.codecs.base import OUTPUT_HEADS, Codec, get_codec_class
-from linksim.device import built_on_cpu
 from linksim.errors import LinksimInputError
-from linksim.feedback import (
+from linksim.learning.device import built_on_cpu
+from linksim.learning.training import TrainSettings
+from linksim.phy import transforms
+from linksim.phy.feedback import (
     FeedbackLink,
     QuantizeSTE,
     feedback_matches,
@@ -43,7 +42,6 @@ from linksim.sweep import (  # noqa: F401  (re-exported: results format)
     run_sweep,
     write_per_sample,
 )
-from linksim.training import TrainSettings
 
 
 @dataclass
@@ -397,7 +395,7 @@ class ModelZoo:
         the model cache); copies the model and its training curve into the run directory.
 
         ``xn``: normalised ``{"train", "val"}`` inputs, arrays or (``training.stream``)
-        :class:`~linksim.streaming.StreamedCsi` sources read from disk during training."""
+        :class:`~linksim.learning.streaming.StreamedCsi` sources read from disk during training."""
         sc, tr = self.sc, self.sc.training
         fb_label = train_fb.label()
         tag, model_dir = self._model_dir(spec, cr, train_set, train_fb, members or [train_set],

@@ -3,7 +3,7 @@
 import numpy as np
 
 from linksim.codecs import Codec
-from linksim.transforms import Normalizer
+from linksim.phy.transforms import Normalizer
 
 
 def assert_save_load_round_trip(codec: Codec, directory, scale: float = 0.5) -> Codec:

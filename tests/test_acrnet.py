@@ -17,7 +17,7 @@ from linksim.codecs.acrnet import (
 from linksim.codecs.base import available_codecs, get_codec_class
 from linksim.codecs.binary import BinaryDense, binary_layers
 from linksim.complexity import count_macs, macs_by_type
-from linksim.training import TrainSettings, train_codec
+from linksim.learning.training import TrainSettings, train_codec
 
 # Seed 002 Table IV (K = 1000 floats; memory as float32 equivalents, bits / 32). The published
 # values are rounded to 1K, so the Keras counts are compared within 2 % or the rounding (500).

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from linksim import baselines as bl
-from linksim import bits
 from linksim.errors import LinksimInputError
-from linksim.metrics import nmse_per_sample
-from linksim.precoding import subband_sizes
+from linksim.phy import bits
+from linksim.phy.metrics import nmse_per_sample
+from linksim.phy.precoding import subband_sizes
 from tests.conftest import rayleigh
 
 NA, NT = 4, 8

@@ -12,8 +12,8 @@ from linksim.codecs.bcsinet import BCsiNet, BCsiNetA2, BCsiNetB3
 from linksim.codecs.binary import BinaryDense, binary_layers
 from linksim.codecs.csinet import CsiNet
 from linksim.complexity import count_macs, memory_bits
-from linksim.training import TrainSettings, train_codec
-from linksim.transforms import (
+from linksim.learning.training import TrainSettings, train_codec
+from linksim.phy.transforms import (
     Normalizer,
     complex_to_real,
     truncated_angular_delay,
@@ -47,7 +47,7 @@ def sparse_ad_csi(rng, b, na=8, nt=8, nc=32, paths=3, max_delay=2.0):
     Each sample has ``paths`` paths with CN(0, 1/paths) gains, delays uniform in
     ``[0, max_delay)`` taps and spatial frequencies uniform in ``[0, nt)`` DFT bins (off-grid,
     so the energy leaks over neighbouring rows and columns); built in space-frequency
-    ``[b, nc, nt]`` and transformed with :func:`linksim.transforms.truncated_angular_delay`.
+    ``[b, nc, nt]`` and transformed with :func:`linksim.phy.transforms.truncated_angular_delay`.
     """
     shape = (b, paths, 1, 1)
     delay = rng.uniform(0.0, max_delay, shape)

@@ -18,8 +18,8 @@ from linksim.codecs.cllwcsinet import (
     latent_view,
 )
 from linksim.complexity import count_macs, elementwise_ops
-from linksim.training import TrainSettings, train_codec
-from linksim.transforms import Normalizer
+from linksim.learning.training import TrainSettings, train_codec
+from linksim.phy.transforms import Normalizer
 
 # Seed 001 Table III, whole auto-encoder: (FLOPs, params).
 TABLE_III = {4: (7.26e6, 70.26e3), 8: (7.15e6, 66.7e3), 16: (6.63e6, 42.6e3)}

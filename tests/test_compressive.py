@@ -6,7 +6,7 @@ import pytest
 
 from linksim.baselines import compressive as cs
 from linksim.errors import LinksimInputError
-from linksim.metrics import nmse_per_sample
+from linksim.phy.metrics import nmse_per_sample
 
 
 def nmse_db(h, h_hat):

@@ -10,7 +10,7 @@ import pytest
 from linksim.channels import cost2100 as c
 from scipy.stats import chi2
 
-from linksim import transforms
+from linksim.phy import transforms
 
 # outdoor_300MHz has the parameters of semiurban_300MHz_los (checked in test_parameter_tables)
 ENVS = [e for e in c.ENVIRONMENTS if e != "outdoor_300MHz"]

@@ -10,8 +10,8 @@ from linksim.channels.csinet_mat import write_csinet_mat
 from linksim.channels.dataset import read_dataset
 
 from linksim.cli import main
+from linksim.phy.transforms import energy_kept
 from linksim.scenario import load_scenario
-from linksim.transforms import energy_kept
 from tests import scenarios
 
 NA, NC, NT = 16, 128, 16

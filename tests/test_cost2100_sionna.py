@@ -12,7 +12,7 @@ from linksim.channels.cost2100_sionna import Cost2100ChannelModel
 from linksim.channels.uma import subcarrier_frequencies
 from sionna.phy.channel import ChannelModel, cir_to_ofdm_channel
 
-from linksim import transforms
+from linksim.phy import transforms
 
 NT, NC, BW, NA = 8, 256, 20e6, 16
 

@@ -11,7 +11,6 @@ import torch
 import yaml
 from codec_checks import assert_save_load_round_trip, assert_shapes_and_range
 
-from linksim import transforms
 from linksim.codecs import Codec, available_codecs
 from linksim.codecs.csiinr import (
     CsiInr,
@@ -24,9 +23,10 @@ from linksim.codecs.csiinr import (
 )
 from linksim.complexity import complexity
 from linksim.errors import LinksimInputError
-from linksim.feedback import FeedbackLink, Quantizer
+from linksim.learning.training import TrainSettings
+from linksim.phy import transforms
+from linksim.phy.feedback import FeedbackLink, Quantizer
 from linksim.scenario import load_scenario
-from linksim.training import TrainSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 NA = NT = 8  # small grid for the trained fixtures: 64 coordinates

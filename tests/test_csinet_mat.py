@@ -12,8 +12,8 @@ from linksim.channels.csinet_mat import (
     write_csinet_mat,
 )
 
-from linksim import transforms
 from linksim.errors import DatasetError, LinksimInputError
+from linksim.phy import transforms
 
 
 def _random_ad(rng, n, na=32, nt=32):

@@ -15,7 +15,7 @@ from linksim.channels.dataset import (
 )
 
 from linksim.errors import DatasetError
-from linksim.transforms import truncated_angular_delay
+from linksim.phy.transforms import truncated_angular_delay
 
 
 def _ad(n=20, na=8, nt=4, nc=64, seed=0):
@@ -111,7 +111,7 @@ def test_cache_files_and_model_directories_follow_the_umask(tmp_path):
     import stat
 
     from linksim.codecs.csinet import CsiNet
-    from linksim.transforms import Normalizer
+    from linksim.phy.transforms import Normalizer
 
     old = os.umask(0o002)
     try:

@@ -13,15 +13,15 @@ import torch
 from click.testing import CliRunner
 
 import linksim  # noqa: F401  (sets the Keras backend before keras is used)
-from linksim import device as dev
-from linksim import training
 from linksim.cli import main
 from linksim.codecs import CsiNet
 from linksim.codecs.csiinr import CsiInr
 from linksim.errors import LinksimInputError
+from linksim.learning import device as dev
+from linksim.learning import training
+from linksim.learning.training import TrainSettings, train_codec
 from linksim.pipeline import Run
 from linksim.scenario import load_scenario
-from linksim.training import TrainSettings, train_codec
 from tests import scenarios
 
 NA = NT = 8

@@ -4,15 +4,15 @@ layer, and the single-antenna case equal to the existing subband eigen-beamformi
 import numpy as np
 import pytest
 
-from linksim.eigen import (
+from linksim.errors import LinksimInputError
+from linksim.phy.eigen import (
     eigenvector_nmse,
     fix_phase,
     sgcs_per_layer,
     subband_covariance,
     subband_eigenvectors,
 )
-from linksim.errors import LinksimInputError
-from linksim.precoding import subband_principal_eigenvectors
+from linksim.phy.precoding import subband_principal_eigenvectors
 
 
 def _rank_l_channel(rng, b=3, nc=24, nr=4, nt=16, layers=2, subband=8):

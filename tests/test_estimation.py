@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from linksim import estimation, metrics
+from linksim.phy import estimation, metrics
 from tests.conftest import rayleigh
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from linksim import etype2
-from linksim.eigen import sgcs_per_layer
 from linksim.errors import LinksimInputError
+from linksim.phy.eigen import sgcs_per_layer
 
 FIELDS = ("i11", "i12", "i15", "i16", "i17", "i18", "i23", "i24", "i25")
 

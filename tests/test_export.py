@@ -19,8 +19,8 @@ from linksim.cli import main
 from linksim.codecs import available_codecs
 from linksim.codecs.binary import binary_layers
 from linksim.errors import LinksimInputError
-from linksim.metrics import nmse_per_sample
-from linksim.transforms import Normalizer, real_to_complex, unit_power
+from linksim.phy.metrics import nmse_per_sample
+from linksim.phy.transforms import Normalizer, real_to_complex, unit_power
 
 NA = NT = 8
 CR = 4

@@ -8,8 +8,8 @@ import torch
 from pydantic import ValidationError
 
 import linksim  # noqa: F401  (sets the Keras backend)
-from linksim.bits import mu_law_compress, mu_law_expand
-from linksim.feedback import (
+from linksim.phy.bits import mu_law_compress, mu_law_expand
+from linksim.phy.feedback import (
     FeedbackLink,
     FeedbackNoise,
     Quantizer,
@@ -176,7 +176,7 @@ def test_entropy_coding_falls_back_to_raw_words_when_shorter(rng):
     assert not flags[:20].any() and flags[20:].all()
     assert max(r.bits for r in reports) == 1 + 6 * 64
     np.testing.assert_array_equal(mismatched.entropy.decode(reports, 64), q)
-    from linksim.feedback import pack_words, unpack_words
+    from linksim.phy.feedback import pack_words, unpack_words
 
     words = rng.integers(0, 2 ** 5, size=(3, 7))
     assert [len(b) for b in pack_words(words, 5)] == [5, 5, 5]  # ceil(35 / 8)
@@ -233,7 +233,7 @@ def test_feedback_noise_range_and_inference_identity():
     assert np.mean(snr_db < 5.0) == pytest.approx(0.25, abs=0.03)
     assert torch.equal(layer(z, training=False), z)
     # from a scenario entry, with a 32-bit derived seed
-    from linksim.feedback import training_link
+    from linksim.phy.feedback import training_link
 
     noisy = training_link(TrainingFeedback(kind="awgn", snr_db=10.0), seed=2**32 - 1)
     assert isinstance(noisy, FeedbackNoise) and noisy.snr_db_min == noisy.snr_db_max == 10.0

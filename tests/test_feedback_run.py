@@ -131,7 +131,7 @@ def test_quantisation_aware_training_sets_the_evaluation_range(fb_run):
 
 
 def test_feedback_pairing_rule():
-    from linksim.feedback import feedback_matches
+    from linksim.phy.feedback import feedback_matches
     from linksim.scenario import AwgnFeedback, IdealFeedback, QuantizedFeedback, TrainingFeedback
 
     u4 = QuantizedFeedback(kind="uniform", bits=4, entropy_coding=True)

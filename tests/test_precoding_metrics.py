@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from linksim import metrics, precoding
+from linksim.phy import metrics, precoding
 from tests.conftest import rayleigh
 
 

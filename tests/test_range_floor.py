@@ -14,11 +14,11 @@ import pytest
 from click.testing import CliRunner
 from linksim.channels.csinet_mat import write_csinet_mat
 
-from linksim import transforms
 from linksim.cli import main
 from linksim.codecs import CsiNet
 from linksim.errors import LinksimInputError
-from linksim.metrics import to_db
+from linksim.phy import transforms
+from linksim.phy.metrics import to_db
 from linksim.pipeline import Run, codec_inputs, load_split
 from linksim.scenario import (
     Cost2100Channel,

@@ -19,9 +19,9 @@ from linksim.channels.dataset import (
 
 import linksim  # noqa: F401  (sets the Keras backend before keras is used)
 from linksim.errors import DatasetError
+from linksim.learning.streaming import StreamedCsi
+from linksim.phy.transforms import Normalizer, unit_power
 from linksim.pipeline import codec_inputs
-from linksim.streaming import StreamedCsi
-from linksim.transforms import Normalizer, unit_power
 
 NA, NC, NT = 8, 64, 8
 COST = {"family": "cost2100", "environment": "indoor_5.3GHz", "num_bs_antennas": NT,
@@ -291,7 +291,7 @@ def test_streaming_normaliser_fit_equals_in_memory_fit(tmp_path, rule):
 @pytest.mark.parametrize("fast", [True, False])
 def test_train_codec_accepts_a_streamed_source(tmp_path, fast):
     from linksim.codecs import CsiNet
-    from linksim.training import TrainSettings, train_codec
+    from linksim.learning.training import TrainSettings, train_codec
 
     ds = _lazy_random(tmp_path, n=120)
     src = StreamedCsi(ds, NA, block=50, batch_size=20, normalizer=Normalizer(8.0))

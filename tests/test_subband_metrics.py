@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from linksim import metrics, precoding
 from linksim.errors import LinksimInputError
-from linksim.transforms import abs2
+from linksim.phy import metrics, precoding
+from linksim.phy.transforms import abs2
 from tests.conftest import rayleigh
 
 

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from linksim import metrics, precoding, transforms
-from linksim.estimation import complex_normal
+from linksim.phy import metrics, precoding, transforms
+from linksim.phy.estimation import complex_normal
 
 DATA = Path(__file__).parent / "data"
 
@@ -144,7 +144,7 @@ def test_estimate_from_the_pilots_error_is_that_estimate(batch):
     """Given the angular-delay form of the pilots' LS error, :class:`sweep.Estimate` is the
     estimate of ``estimation.estimate_channel`` (the sweep before the error was drawn in the
     angular-delay domain), and its metrics are those of the definitions on that estimate."""
-    from linksim import estimation
+    from linksim.phy import estimation
     from linksim.sweep import Estimate
 
     h, h_ad, _ = batch

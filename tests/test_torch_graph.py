@@ -1,4 +1,4 @@
-"""The PyTorch form of a Keras model (``linksim.torch_graph``), which the training engine runs:
+"""The PyTorch form of a Keras model (``linksim.learning.torch_graph``), which the training engine runs:
 outputs, gradients and moving statistics equal a float64 Keras evaluation for every built-in
 codec; batch norm on CSI-like data; the dropped convolution bias; layers without a PyTorch form
 run through Keras."""
@@ -12,7 +12,7 @@ import torch
 
 import linksim  # noqa: F401  (sets the Keras backend before keras is used)
 from linksim.codecs import available_codecs, get_codec_class
-from linksim.torch_graph import TorchProgram, _channels_last_batch_norm
+from linksim.learning.torch_graph import TorchProgram, _channels_last_batch_norm
 
 NA = NT = 8
 CODECS = [name for name in available_codecs() if name != "csiinr"]  # CSI-INR: own training

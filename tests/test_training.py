@@ -1,5 +1,5 @@
 """Training engine: schedule, best-on-validation checkpoint, seeding, and the PyTorch engine
-(same learning as ``model.fit``; its model, ``linksim.torch_graph``, is tested in
+(same learning as ``model.fit``; its model, ``linksim.learning.torch_graph``, is tested in
 ``test_torch_graph.py``)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch
 
 import linksim  # noqa: F401  (sets the Keras backend before keras is used)
 from linksim.codecs import CsiNet
-from linksim.training import (
+from linksim.learning.training import (
     TrainSettings,
     WarmupCosine,
     _learning_rates,

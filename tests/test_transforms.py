@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from linksim import transforms
+from linksim.phy import transforms
 from tests.conftest import rayleigh
 
 

@@ -21,7 +21,7 @@ float32 scale (32 bits) so that the BS rebuilds the channel itself, not only its
 bits are counted exactly: :meth:`Baseline.report_bits` counts the fields of a report, and
 :meth:`Baseline.to_bits` / :meth:`Baseline.from_bits` build and parse the actual bitstream
 (``compress(h, via_bits=True)`` goes through it, so the count is measured), with the bit
-packing and scalar quantisers of :mod:`linksim.bits`. Bit layouts and formulas are in
+packing and scalar quantisers of :mod:`linksim.phy.bits`. Bit layouts and formulas are in
 docs/baselines.md.
 """
 

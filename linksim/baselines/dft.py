@@ -2,7 +2,7 @@
 oversampled DFT grid (single-polarised ULA), chosen wideband, with quantised wideband amplitude and
 per-subband amplitude and phase, in the spirit of 3GPP Rel-15 Type II.
 
-Beams follow :mod:`linksim.transforms`: an antenna phase progression ``exp(+j 2 pi n a / Nt)`` is
+Beams follow :mod:`linksim.phy.transforms`: an antenna phase progression ``exp(+j 2 pi n a / Nt)`` is
 angle bin ``a``, and the BS receives ``h_k^H w`` for beam ``w``.
 """
 
@@ -14,7 +14,8 @@ import numpy as np
 import scipy.fft
 
 from linksim.baselines.base import SCALE_BITS, Baseline, check_bits, check_csi
-from linksim.bits import (
+from linksim.errors import LinksimInputError
+from linksim.phy.bits import (
     BitReader,
     amplitude_levels_db,
     bits_to_uint,
@@ -27,9 +28,8 @@ from linksim.bits import (
     subset_to_bits,
     uint_to_bits,
 )
-from linksim.errors import LinksimInputError
-from linksim.precoding import subband_blocks, subband_sizes
-from linksim.transforms import abs2
+from linksim.phy.precoding import subband_blocks, subband_sizes
+from linksim.phy.transforms import abs2
 
 #: 3 dB power steps in amplitude, the 3GPP Type II amplitude alphabet ``{1, sqrt(1/2), ...}``.
 TYPE2_AMP_STEP_DB = 10.0 * math.log10(2.0)
@@ -40,7 +40,7 @@ def dft_beams(num_antennas: int, indices: np.ndarray, oversampling: int) -> np.n
 
     ``indices [...]`` -> ``[..., Nt]`` complex64. Beams ``m = O i + q``, ``i = 0 .. Nt-1``, of
     one rotation ``q`` are orthonormal; beam ``O a`` is angle bin ``a`` of
-    :mod:`linksim.transforms`.
+    :mod:`linksim.phy.transforms`.
     """
     n = np.arange(num_antennas)
     phase = 2 * np.pi * np.asarray(indices)[..., None] * n / (oversampling * num_antennas)

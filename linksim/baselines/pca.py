@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from linksim.baselines.base import SCALE_BITS, Baseline, check_bits, check_csi
-from linksim.bits import (
+from linksim.errors import LinksimInputError
+from linksim.phy.bits import (
     BitReader,
     dequantise_uniform,
     float32_to_bits,
@@ -15,8 +16,7 @@ from linksim.bits import (
     stack_streams,
     uint_to_bits,
 )
-from linksim.errors import LinksimInputError
-from linksim.transforms import abs2
+from linksim.phy.transforms import abs2
 
 
 def allocate_bits(eigenvalues: np.ndarray, budget: int, max_bits: int) -> np.ndarray:

@@ -2,7 +2,7 @@
 the UE, their report and bits, and the regularisation search (:class:`CompressiveSensing`).
 
 Measurement model, common to the three schemes. The truncated angular-delay CSI
-``h_ad [b, Na, Nt]`` (complex, :mod:`linksim.transforms`) is split into the real vector
+``h_ad [b, Na, Nt]`` (complex, :mod:`linksim.phy.transforms`) is split into the real vector
 
     x = [Re h_ad.ravel(), Im h_ad.ravel()]  in R^N,  N = 2 Na Nt
 
@@ -33,7 +33,8 @@ from contextlib import contextmanager
 import numpy as np
 
 from linksim.baselines.base import SCALE_BITS, Baseline, check_csi
-from linksim.bits import (
+from linksim.errors import LinksimInputError
+from linksim.phy.bits import (
     BitReader,
     dequantise_uniform,
     float32_to_bits,
@@ -42,7 +43,6 @@ from linksim.bits import (
     stack_streams,
     uint_to_bits,
 )
-from linksim.errors import LinksimInputError
 
 #: ``measurement_bits`` value that sends each measurement as a float32.
 FLOAT_MEASUREMENT_BITS = 32

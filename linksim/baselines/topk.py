@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from linksim.baselines.base import SCALE_BITS, Baseline, check_bits, check_csi
-from linksim.bits import (
+from linksim.errors import LinksimInputError
+from linksim.phy.bits import (
     BitReader,
     amplitude_levels_db,
     combinatorial_bits,
@@ -21,8 +22,7 @@ from linksim.bits import (
     subset_to_bits,
     uint_to_bits,
 )
-from linksim.errors import LinksimInputError
-from linksim.transforms import abs2
+from linksim.phy.transforms import abs2
 
 
 class TopK(Baseline):

@@ -86,7 +86,7 @@ CR     UE (encoder FC binary)     BS 1x / 10x, float FC        BS 1x / 10x, bina
 =====  =========================  ===========================  ===========================
 
 The optional sigmoid + B-bit quantiser on the codeword (eq. 12) is not part of the codec: the
-feedback link (:mod:`linksim.feedback`) quantises any codeword over its fitted range.
+feedback link (:mod:`linksim.phy.feedback`) quantises any codeword over its fitted range.
 """
 
 from __future__ import annotations

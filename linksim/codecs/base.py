@@ -6,7 +6,7 @@ codeword ``z [b, M]`` at the UE and back at the BS. ``M = 2 Na Nt / CR``.
 The decoder ends in an output head (``output_head``): ``"linear"`` (the default; the CSI is
 standardised, centred at 0, nothing capped) or ``"sigmoid"`` (paper-faithful: the CsiNet [0, 1]
 convention around 0.5, which can only output ``|x| <= s``). The head sets the normaliser's mode
-(:class:`linksim.transforms.Normalizer`) and :attr:`Codec.output_bounds`, from which the pipeline
+(:class:`linksim.phy.transforms.Normalizer`) and :attr:`Codec.output_bounds`, from which the pipeline
 computes the range floor (:meth:`Codec.range_floor_per_sample`).
 
 To add a codec: subclass :class:`Codec`, implement :meth:`Codec.build_encoder` and
@@ -30,7 +30,7 @@ import numpy as np
 
 from linksim.errors import LinksimInputError
 from linksim.fsutil import atomic_directory
-from linksim.transforms import SAMPLE_NORMALIZATIONS, Normalizer, sample_normalize
+from linksim.phy.transforms import SAMPLE_NORMALIZATIONS, Normalizer, sample_normalize
 
 #: Decoder output heads: final activation, normaliser mode.
 OUTPUT_HEADS = {"linear": ("linear", "standard"), "sigmoid": ("sigmoid", "unit_interval")}
@@ -150,7 +150,7 @@ class Codec:
         Input scaling fitted on the training set, saved with the codec.
     sample_normalization : str
         Per-sample scaling at the UE, ``"none"``, ``"power"`` or ``"peak"``
-        (:func:`linksim.transforms.sample_normalize`); its gain is fed back (32 bits).
+        (:func:`linksim.phy.transforms.sample_normalize`); its gain is fed back (32 bits).
     """
 
     name = "codec"
@@ -186,7 +186,7 @@ class Codec:
 
     @property
     def normalizer_mode(self) -> str:
-        """The :class:`~linksim.transforms.Normalizer` mode that matches the output head."""
+        """The :class:`~linksim.phy.transforms.Normalizer` mode that matches the output head."""
         return OUTPUT_HEADS[self.output_head][1]
 
     @property
@@ -245,11 +245,11 @@ class Codec:
         """Train on normalised CSI ``[N, Na, Nt, 2]``; keeps the best-on-validation weights.
 
         The default trains :meth:`autoencoder` end to end with Adam on MSE
-        (:func:`linksim.training.train_codec`); ``train_link`` is an optional Keras layer put
+        (:func:`linksim.learning.training.train_codec`); ``train_link`` is an optional Keras layer put
         between encoder and decoder during training (quantisation-aware or noisy feedback).
         Codecs that learn differently (e.g. meta-learning) override this.
         """
-        from linksim.training import train_codec
+        from linksim.learning.training import train_codec
 
         return train_codec(self, x_train, x_val, settings, progress=progress,
                            train_link=train_link)

@@ -57,9 +57,9 @@ class BinaryDense(keras.layers.Dense):
         return self.activation(y) if self.activation is not None else y
 
     def torch_function(self):
-        """The forward pass as a PyTorch function (for :class:`linksim.torch_graph.TorchProgram`):
+        """The forward pass as a PyTorch function (for :class:`linksim.learning.torch_graph.TorchProgram`):
         a dense layer whose weight is :meth:`binary_kernel`, recomputed every call."""
-        from linksim.torch_graph import dense_function
+        from linksim.learning.torch_graph import dense_function
 
         return dense_function(self, weight=self.binary_kernel)
 

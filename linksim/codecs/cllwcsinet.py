@@ -212,7 +212,7 @@ class CodewordAWGN(layers.Layer):
         Codeword SNR in dB.
     seed : int or None
         Seed of the noise; ``None`` draws it from Keras' global seed
-        (``keras.utils.set_random_seed``, which :func:`linksim.training.train_codec` sets from the
+        (``keras.utils.set_random_seed``, which :func:`linksim.learning.training.train_codec` sets from the
         training seed).
     """
 

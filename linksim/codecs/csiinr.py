@@ -68,8 +68,8 @@ from linksim.codecs.csiinr_grid import (  # noqa: F401  (re-exported)
     unitary_dft,
 )
 from linksim.codecs.csiinr_meta import inner_loop, meta_loss, meta_train, torch_backend
-from linksim.device import as_tensor, on_weights_device, weights_device
 from linksim.errors import LinksimInputError
+from linksim.learning.device import as_tensor, on_weights_device, weights_device
 
 DOMAINS = ("angular_delay", "space_frequency")
 
@@ -489,7 +489,7 @@ class CsiInr(Codec):
         Per batch: ``inner_steps`` steps on the codewords from ``M_0 = 0`` (vectorised over
         the batch), then one Adam step on the base and modulation networks (and ``alpha`` with
         ``learn_inner_lr``) on the mean fitting loss at ``M_s``. Epochs, batch size, learning
-        rate, schedule and seed come from ``settings`` (:class:`linksim.training.TrainSettings`);
+        rate, schedule and seed come from ``settings`` (:class:`linksim.learning.training.TrainSettings`);
         the weights with the lowest validation loss (all coordinates, ``inner_steps`` steps)
         are kept. A training-time feedback link is not supported: the codeword is quantised
         after training (seed section III-C).

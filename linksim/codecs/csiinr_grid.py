@@ -60,7 +60,7 @@ def sf_to_ad_matrices(num_rows: int, num_antennas: int) -> tuple[np.ndarray, np.
     """The unitary map space-frequency ``g [Na, Nt]`` -> angular-delay ``h_ad = R g C``.
 
     ``R = F_Na^H`` is the inverse DFT over the ``Na`` frequency samples (as
-    :func:`linksim.transforms.to_angular_delay` does over the subcarriers) and ``C = F_Nt`` the
+    :func:`linksim.phy.transforms.to_angular_delay` does over the subcarriers) and ``C = F_Nt`` the
     DFT over the antennas, ``C[n, a] = exp(-j 2 pi a n / Nt) / sqrt(Nt)``.
 
     Returns

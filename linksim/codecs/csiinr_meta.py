@@ -3,7 +3,7 @@
 base and modulation networks (Algorithm 1).
 
 Both need ``torch.autograd.grad`` (Keras on the PyTorch backend). They run where the base
-network's weights are (:func:`linksim.device.weights_device`): codewords, targets and batches
+network's weights are (:func:`linksim.learning.device.weights_device`): codewords, targets and batches
 are created on that device.
 """
 
@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from linksim.codecs.csiinr_grid import fitting_loss
-from linksim.device import on_weights_device
+from linksim.learning.device import on_weights_device
 
 
 def torch_backend():
@@ -94,7 +94,7 @@ def meta_train(codec, x_train: np.ndarray, x_val: np.ndarray, settings,
     """
     from tqdm.auto import tqdm
 
-    from linksim.training import WarmupCosine
+    from linksim.learning.training import WarmupCosine
 
     torch = torch_backend()
     inr = codec.inr

@@ -49,14 +49,14 @@ def nmse_db(x_n: np.ndarray, x_hat_n: np.ndarray, center: float) -> float:
     ``10 log10 mean_i ||x_i - x_hat_i||^2 / ||x_i||^2`` with ``x = x_n - center`` (the
     normaliser's zero CSI; see :mod:`linksim.export` for why this equals the NMSE of the
     un-normalised CSI)."""
-    from linksim.metrics import nmse_per_sample, to_db
+    from linksim.phy.metrics import nmse_per_sample, to_db
 
     return to_db(float(nmse_per_sample(x_n - center, x_hat_n - center).mean()))
 
 
 def codeword_error_db(z: np.ndarray, z_ref: np.ndarray) -> float:
     """Error power of codewords ``z [N, M]`` relative to the reference's power [dB]."""
-    from linksim.metrics import to_db
+    from linksim.phy.metrics import to_db
 
     err = np.sum((z.astype(np.float64) - z_ref) ** 2)
     return to_db(float(err / np.sum(z_ref.astype(np.float64) ** 2)))

@@ -12,17 +12,17 @@ mode):
 * ``model.fit`` with Keras' Adam (``TrainSettings(fast=False)``, and any backend but PyTorch);
 * on the PyTorch backend (the default), a plain PyTorch loop: the data set is one torch tensor,
   batches are slices of a seeded permutation, the autoencoder runs as one PyTorch function of
-  the Keras variables' own tensors (:class:`linksim.torch_graph.TorchProgram`: PyTorch's
+  the Keras variables' own tensors (:class:`linksim.learning.torch_graph.TorchProgram`: PyTorch's
   kernels in channels-last memory, a channels-last batch norm, no per-layer Keras machinery),
   and PyTorch's fused Adam updates those tensors in place (Keras' Adam costs ~14x PyTorch's
   fused one on CPU). The model, its weights and what it computes are Keras';
   ``benchmarks/README.md`` has the gain.
 
 Both engines take the training and validation data as arrays or as streamed sources
-(:class:`linksim.streaming.StreamedCsi`, read from disk block by block with their own seeded
+(:class:`linksim.learning.streaming.StreamedCsi`, read from disk block by block with their own seeded
 shuffling; ``training.stream`` in a scenario). Arrays are trained on exactly as before.
 
-Both train where the codec's weights are (:mod:`linksim.device`; ``training.device`` in a
+Both train where the codec's weights are (:mod:`linksim.learning.device`; ``training.device`` in a
 scenario): batches, optimizer state and Keras' tensors are put on that device, and the weights
 come back through NumPy (``get_weights``), so the best weights and the saved model are the same
 on every device up to rounding.
@@ -41,10 +41,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from linksim.codecs.base import Codec
-from linksim.device import as_tensor, codec_variables, on_weights_device, weights_device
 from linksim.fsutil import atomic_path
-from linksim.streaming import is_stream
-from linksim.torch_graph import TorchProgram, regularised_layers
+from linksim.learning.device import as_tensor, codec_variables, on_weights_device, weights_device
+from linksim.learning.streaming import is_stream
+from linksim.learning.torch_graph import TorchProgram, regularised_layers
 
 
 @keras.saving.register_keras_serializable(package="linksim")
@@ -81,7 +81,7 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
 class TrainSettings:
     """What :func:`train_codec` needs; built from the scenario's ``training`` block.
 
-    ``fast`` selects the PyTorch training loop (the model as :mod:`linksim.torch_graph`; on the
+    ``fast`` selects the PyTorch training loop (the model as :mod:`linksim.learning.torch_graph`; on the
     PyTorch backend, ignored elsewhere); ``False`` trains with ``model.fit``.
     """
 
@@ -137,7 +137,7 @@ class _FitCallback(keras.callbacks.Callback):
 
 
 class _StreamDataset(keras.utils.PyDataset):
-    """A streamed source (:class:`linksim.streaming.StreamedCsi`) as ``(x, x)`` batches for
+    """A streamed source (:class:`linksim.learning.streaming.StreamedCsi`) as ``(x, x)`` batches for
     ``model.fit``: shuffled epochs (``shuffle``, epoch ``e`` of ``epoch_batches``) or the split
     in order (validation).
 
@@ -205,7 +205,7 @@ def _keras_mse(model: keras.Model, xb):
 def _validation_loss(program, xv, batch_size: int, device) -> float:
     """MSE over a whole validation tensor ``[N, ...]`` (or a streamed source, read in order, its
     batches put on ``device``) in inference mode (``nan`` if empty); ``program`` is the
-    autoencoder's :class:`~linksim.torch_graph.TorchProgram`."""
+    autoencoder's :class:`~linksim.learning.torch_graph.TorchProgram`."""
     import torch
 
     if len(xv) == 0:
@@ -226,7 +226,7 @@ def _epoch_batches(x, xt, epoch: int, generator, batch_size: int, seed: int, dev
     """The training batches of one epoch as torch tensors on ``device``: slices of a permutation
     drawn from ``generator`` (a CPU generator: the same order on every device) for an array
     (``xt``, its tensor), the source's own seeded shuffle
-    (:meth:`~linksim.streaming.StreamedCsi.epoch_batches`) for a streamed source."""
+    (:meth:`~linksim.learning.streaming.StreamedCsi.epoch_batches`) for a streamed source."""
     import torch
 
     if is_stream(x):
@@ -250,7 +250,7 @@ def _train_torch(model: keras.Model, x_train, x_val, settings: TrainSettings, le
     PyTorch to the bias-corrected ``sqrt(v)``): the same update wherever ``sqrt(v) >> eps``. The
     epoch's loss is the batch losses' mean weighted by batch size, as ``fit`` reports it.
 
-    A streamed source (:class:`linksim.streaming.StreamedCsi`) instead of an array supplies its
+    A streamed source (:class:`linksim.learning.streaming.StreamedCsi`) instead of an array supplies its
     own seeded batches (block order and order within blocks; :func:`_epoch_batches`) and is
     never held whole.
 
@@ -317,7 +317,7 @@ def train_codec(codec: Codec, x_train: np.ndarray, x_val: np.ndarray, settings: 
         Freshly built codec; its encoder and decoder are trained in place.
     x_train, x_val : [N, Na, Nt, 2] float32, or streamed sources
         Normalised training and validation CSI (inputs and targets): arrays, or
-        :class:`linksim.streaming.StreamedCsi` sources read block by block from disk (their
+        :class:`linksim.learning.streaming.StreamedCsi` sources read block by block from disk (their
         own seeded shuffling; an array is shuffled by ``settings.seed`` as before).
     settings : TrainSettings
         Epochs, batch size, learning-rate schedule, seed, engine.

@@ -12,8 +12,8 @@ sent for every CSI report. It is composed of up to three stages (see docs/feedba
 Payload per CSI is reported twice: the formula ``N_fb = B M`` (``2 Na Nt eta B`` of ACRNet
 eq. 13, ``eta = 1 / CR``), and the bits actually sent (the length of the entropy-coded bytes, or
 ``B M`` for fixed-length words). ``B = 32`` or ``"off"`` is the ideal float32 link. The quantiser
-(:class:`linksim.bits.Quantizer`) and the fixed-length words (:func:`linksim.bits.pack_words`)
-are those of :mod:`linksim.bits`, shared with the classical baselines.
+(:class:`linksim.phy.bits.Quantizer`) and the fixed-length words (:func:`linksim.phy.bits.pack_words`)
+are those of :mod:`linksim.phy.bits`, shared with the classical baselines.
 
 Two Keras layers model the link during training: :class:`QuantizeSTE` (quantisation-aware
 training with a straight-through gradient) and :class:`FeedbackNoise` (AWGN on the codeword at a
@@ -40,7 +40,7 @@ import numpy as np
 from keras import ops
 from scipy.special import erfc
 
-from linksim.bits import Quantizer, pack_words, unpack_words
+from linksim.phy.bits import Quantizer, pack_words, unpack_words
 
 FLOAT_BITS = 32
 #: Largest quantiser resolution that is entropy coded (alphabet of 2^16 symbols).

@@ -1,5 +1,5 @@
 """Bits and scalar quantisers: how a CSI report becomes bits, shared by the feedback link
-(:mod:`linksim.feedback`) and the classical baselines (:mod:`linksim.baselines`).
+(:mod:`linksim.phy.feedback`) and the classical baselines (:mod:`linksim.baselines`).
 
 One bit order everywhere: an integer field of ``w`` bits is its natural binary code, most
 significant bit first (:func:`uint_to_bits`); the fields of a report follow each other in report
@@ -9,7 +9,7 @@ position of the first byte, the last byte zero-padded (:func:`pack_words`, ``np.
 One uniform quantiser: :func:`quantise_uniform` (midrise, ``2^B`` cells on ``[lo, hi]``,
 clipped) and :func:`dequantise_uniform` (cell centres), used by the PCA and compressive-sensing
 baselines and by the feedback link's :class:`Quantizer`, on the codeword range (uniform law) or
-on the mu-law companded axis. (The training-time ``linksim.feedback.QuantizeSTE`` computes the
+on the mu-law companded axis. (The training-time ``linksim.phy.feedback.QuantizeSTE`` computes the
 same cells in Keras ops, on tensors.)
 
 Index sets are sent with the combinatorial number system, ``ceil(log2 C(N, K))`` bits for ``K``

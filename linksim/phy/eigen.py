@@ -2,7 +2,7 @@
 
 For a UE with ``Nr`` receive antennas and a BS with ``Nt`` ports, the channel on subcarrier
 ``k`` is ``H_k [Nr, Nt]`` (``y = H_k x + z``). Arrays hold it as linksim holds every channel
-(:mod:`linksim.precoding`): ``h[b, k, r, :]`` is the vector ``h_{k,r}`` with
+(:mod:`linksim.phy.precoding`): ``h[b, k, r, :]`` is the vector ``h_{k,r}`` with
 ``y_r = h_{k,r}^H x``, i.e. ``H_k = conj(h[b, k])``. The transmit covariance of subband ``s`` is
 
     R_s = sum_{k in s} H_k^H H_k                                       [Nt, Nt], Hermitian, PSD
@@ -10,7 +10,7 @@ For a UE with ``Nr`` receive antennas and a BS with ``Nt`` ports, the channel on
 and the UE reports its top-``L`` eigenvectors ``V_s = [v_s1 ... v_sL]`` (``L`` = rank, the
 number of layers), the precoder that maximises the subband-summed received power of ``L``
 orthogonal layers. The BS precodes layer ``l`` with the reconstruction ``v_hat_sl``. With a
-single-antenna UE (``Nr = 1``) ``R_s`` is :func:`linksim.precoding.subband_principal_eigenvectors`'
+single-antenna UE (``Nr = 1``) ``R_s`` is :func:`linksim.phy.precoding.subband_principal_eigenvectors`'
 covariance and ``L = 1`` its principal eigenvector.
 
 Eigenvectors are defined up to a phase; a codec that learns them needs one representative.
@@ -31,8 +31,8 @@ from __future__ import annotations
 import numpy as np
 
 from linksim.errors import LinksimInputError
-from linksim.precoding import subband_sizes
-from linksim.transforms import abs2
+from linksim.phy.precoding import subband_sizes
+from linksim.phy.transforms import abs2
 
 
 def subband_covariance(h: np.ndarray, subband_size: int) -> np.ndarray:
@@ -44,7 +44,7 @@ def subband_covariance(h: np.ndarray, subband_size: int) -> np.ndarray:
         Space-frequency channels (``Nr`` receive antennas, ``Nt`` BS ports), ``H_k = conj(h[:, k])``.
     subband_size : int
         Subcarriers per subband; the last subband is shorter when it does not divide ``Nc``
-        (:func:`linksim.precoding.subband_sizes`).
+        (:func:`linksim.phy.precoding.subband_sizes`).
 
     Returns
     -------

@@ -6,7 +6,7 @@ models, batches and Keras' own tensors on it (``docs/devices.md``).
 (:meth:`linksim.pipeline.Run.execute`, through :func:`on_training_device`) resolves it before any
 work and runs inside :func:`placed_on`: Keras (PyTorch backend) creates its variables and the
 tensors of its ops on that device, and the PyTorch training engine
-(:mod:`linksim.training`) and CSI-INR's meta-learning put their batches where the model's
+(:mod:`linksim.learning.training`) and CSI-INR's meta-learning put their batches where the model's
 weights are (:func:`weights_device`, :func:`as_tensor`).
 
 Random initial weights are drawn on the CPU and then moved (:func:`built_on_cpu`): CUDA's
@@ -138,7 +138,7 @@ def move_variables(variables: Iterable, device) -> None:
     ones, are left as they are.
 
     Only before anything holds the variables' tensors (an optimizer, a
-    :class:`linksim.torch_graph.TorchProgram`): those would keep the old ones.
+    :class:`linksim.learning.torch_graph.TorchProgram`): those would keep the old ones.
     """
     import torch
 

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from linksim import estimation, transforms
+from linksim.phy import estimation, transforms
 from linksim.seeding import rng_for
 
 
@@ -126,10 +126,10 @@ class StreamedCsi:
         Pilot noise of block ``i`` from ``rng_for(seed, *labels, "block", i)``.
     pilot_length : int or None
     reference : str
-        Estimation options (:func:`linksim.estimation.estimate_channel`).
+        Estimation options (:func:`linksim.phy.estimation.estimate_channel`).
     sample_normalization : str
         Per-sample scaling, ``"none"``, ``"power"`` or ``"peak"``
-        (:func:`linksim.transforms.sample_normalize`).
+        (:func:`linksim.phy.transforms.sample_normalize`).
     power_normalization : bool
         Shorthand for ``sample_normalization="power"`` (when true).
     normalizer : Normalizer or None
@@ -252,8 +252,8 @@ class StreamedCsi:
         return self._blocks(range(self.num_blocks), self.unit_block)
 
     def fit_normalizer(self, rule: str | float = "max", mode: str = "unit_interval"):
-        """The :class:`~linksim.transforms.Normalizer` of the whole split, in one pass
-        (:meth:`~linksim.transforms.Normalizer.fit_stream`)."""
+        """The :class:`~linksim.phy.transforms.Normalizer` of the whole split, in one pass
+        (:meth:`~linksim.phy.transforms.Normalizer.fit_stream`)."""
         return transforms.Normalizer.fit_stream(self.unit_blocks(), rule, mode)
 
     @staticmethod

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from linksim.precoding import beam_power, subband_principal_eigenvectors
-from linksim.transforms import abs2
+from linksim.phy.precoding import beam_power, subband_principal_eigenvectors
+from linksim.phy.transforms import abs2
 
 
 def nmse_per_sample(h: np.ndarray, h_hat: np.ndarray) -> np.ndarray:
@@ -186,7 +186,7 @@ class ChannelReference:
     Attributes
     ----------
     h_ad : [b, Na, Nt] complex64
-        Truncated angular-delay channel (:func:`linksim.transforms.truncated_angular_delay`).
+        Truncated angular-delay channel (:func:`linksim.phy.transforms.truncated_angular_delay`).
     energy, energy_ad, tail : [b] float64
         ``||H||^2``, the part of it inside the ``Na`` kept delay rows and the part outside.
     hn2 : [b, Nc] float64
@@ -196,7 +196,7 @@ class ChannelReference:
     """
 
     def __init__(self, h: np.ndarray, num_rows: int, subband_size: int, downlink_snr_db: float):
-        from linksim import precoding
+        from linksim.phy import precoding
 
         self.h = np.ascontiguousarray(h, dtype=np.complex64)
         self.num_rows, self.subband_size = num_rows, subband_size
@@ -215,7 +215,7 @@ class ChannelReference:
         """The per-sample work on samples ``sl`` (one thread of :func:`over_samples`)."""
         import scipy.fft
 
-        from linksim import precoding
+        from linksim.phy import precoding
 
         h = self.h[sl]
         h_d = scipy.fft.ifft(h, axis=-2, norm="ortho", workers=1)
@@ -235,11 +235,11 @@ CACHE_SAMPLES = 8
 
 
 def threads() -> int:
-    """Threads of the sweep's metric set: :data:`linksim.transforms.FFT_WORKERS` (-1: all
+    """Threads of the sweep's metric set: :data:`linksim.phy.transforms.FFT_WORKERS` (-1: all
     cores)."""
     import os
 
-    from linksim import transforms
+    from linksim.phy import transforms
 
     if transforms.FFT_WORKERS < 0:
         return os.cpu_count() or 1
@@ -277,7 +277,7 @@ def _subcarrier_terms(ref: ChannelReference, sl: slice, h_ad_hat: np.ndarray | N
     """``|h_hat_k^H h_k|^2`` and ``||h_hat_k||^2`` ``[n, Nc]`` float64 of samples ``sl``, with
     ``h_hat`` the zero-filled rebuild of ``h_ad_hat [b, Na, Nt]`` when given, formed
     :data:`CACHE_SAMPLES` samples at a time."""
-    from linksim import transforms
+    from linksim.phy import transforms
 
     nc = ref.h.shape[1]
     u2, nh = [], []
@@ -303,13 +303,13 @@ def link_metrics(ref: ChannelReference, *, h_ad_hat: np.ndarray | None = None,
     that reconstruct in space-frequency; ``h_ad_hat`` is then its truncation unless given).
     The same numbers as :func:`nmse_per_sample`, :func:`cosine_similarity`,
     :func:`beamforming_terms` of per-subcarrier MRT and the subband SGCS and eigen-beamforming
-    gain (:mod:`linksim.precoding`), computed with less work:
+    gain (:mod:`linksim.phy.precoding`), computed with less work:
 
     - ``nmse_sf`` from the angular-delay error plus the truncation tail (Parseval);
     - ``rho`` and the MRT gain ``|h_hat_k^H h_k|^2 / ||h_hat_k||^2`` from one inner product and
       one norm per subcarrier (no beams formed);
     - the subband eigenvectors of an angular-delay reconstruction from ``r x r`` problems
-      (:func:`linksim.precoding.subband_principal_eigenvectors_ad`), and the eigen-beamforming
+      (:func:`linksim.phy.precoding.subband_principal_eigenvectors_ad`), and the eigen-beamforming
       gain as ``v_s^H R_s v_s`` with the true covariances of ``ref``.
 
     ``rng`` draws the random beams where the reconstruction is zero (as :func:`precoding.mrt`
@@ -321,7 +321,7 @@ def link_metrics(ref: ChannelReference, *, h_ad_hat: np.ndarray | None = None,
         ``nmse_ad``, ``nmse_sf``, ``rho``, ``beam_power``, ``element_power``, ``channel_power``,
         ``sgcs``, ``se``, ``sgcs_subband``, ``beam_power_eigen``.
     """
-    from linksim import precoding, transforms
+    from linksim.phy import precoding, transforms
 
     nc = ref.h.shape[1]
     perfect = h_hat is ref.h
@@ -389,7 +389,7 @@ def link_metrics_reference(h: np.ndarray, h_ad: np.ndarray, h_ad_hat: np.ndarray
     ``h [b, Nc, Nt]``, ``h_ad [b, Na, Nt]``: true channel and its truncation; ``h_ad_hat`` the
     reconstruction, ``h_hat`` its space-frequency form (``None``: the zero-filled rebuild).
     """
-    from linksim import precoding, transforms
+    from linksim.phy import precoding, transforms
 
     if h_hat is None:
         h_hat = transforms.rebuild_space_frequency(h_ad_hat, h.shape[1])

@@ -13,8 +13,8 @@ import functools
 import numpy as np
 
 from linksim.errors import LinksimInputError
-from linksim.estimation import complex_normal
-from linksim.transforms import abs2
+from linksim.phy.estimation import complex_normal
+from linksim.phy.transforms import abs2
 
 
 def mrt(h_hat: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
