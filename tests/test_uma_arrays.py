@@ -182,3 +182,14 @@ def test_bad_array_exits_2_from_the_cli(tmp_path):
     res = CliRunner().invoke(main, ["validate", str(path)])
     assert res.exit_code == 2, res.output
     assert "datasets.uma_small.uma.bs_array.polarization" in res.output
+
+
+def test_full_channel_run_refuses_a_multi_antenna_ue(tmp_path):
+    from click.testing import CliRunner
+
+    from linksim.cli import main
+
+    path = scenarios.write(tmp_path, {"datasets.uma_small.num_ue_antennas": 4})
+    res = CliRunner().invoke(main, ["validate", str(path)])
+    assert res.exit_code == 2, res.output
+    assert "datasets.uma_small.num_ue_antennas: 4 UE antennas" in res.output
