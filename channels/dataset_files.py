@@ -3,8 +3,9 @@ writing. The cache and the generation are :mod:`linksim.channels.dataset`.
 
 A generated UMa data set is stored compactly as its channel impulse response
 (:class:`CirDataset`: path coefficients per BS antenna and path delays); the frequency response
-``H[b, Nc, Nt]`` is rebuilt batch by batch on demand (:meth:`CirDataset.channels`), so a test set
-of thousands of 1024 x 32 channels never has to sit in memory whole.
+``H[b, Nc, Nt]`` (``H[b, Nc, Nr, Nt]`` for a UE with ``Nr > 1`` antennas) is rebuilt batch by
+batch on demand (:meth:`CirDataset.channels`), so a test set of thousands of 1024 x 32 channels
+never has to sit in memory whole.
 
 Families whose generator produces the truncated angular-delay channel directly (COST 2100, the
 CsiNet ``.mat`` files) are stored as :class:`AdDataset`: ``h_ad [N, Na, Nt]`` plus the fraction
@@ -51,7 +52,8 @@ class _ChannelBatches:
     """
 
     def batches(self, batch_size: int) -> Iterator[np.ndarray]:
-        """Iterate over the data set in batches of ``[<=batch_size, Nc, Nt]`` channels."""
+        """Iterate over the data set in batches of ``[<=batch_size, Nc, Nt]`` channels
+        (``[<=batch_size, Nc, Nr, Nt]`` for a multi-antenna UE's CIRs)."""
         for start in range(0, len(self), batch_size):
             yield self.channels(start, start + batch_size)
 
@@ -78,9 +80,10 @@ class CirDataset(_ChannelBatches):
 
     Attributes
     ----------
-    a : [N, Nt, P] complex64
-        Path coefficients per BS antenna (single-antenna UE); an ``h5py.Dataset`` when read
-        with ``lazy=True``.
+    a : [N, Nt, P] or [N, Nr, Nt, P] complex64
+        Path coefficients per BS antenna (port), ``[N, Nt, P]`` for a single-antenna UE and
+        ``[N, Nr, Nt, P]`` for ``Nr > 1`` UE antennas; an ``h5py.Dataset`` when read with
+        ``lazy=True``.
     tau : [N, P] float32
         Path delays [s] (on disk too when lazy).
     frequencies_hz : [Nc] float64
@@ -112,7 +115,13 @@ class CirDataset(_ChannelBatches):
 
     @property
     def num_antennas(self) -> int:
-        return self.a.shape[1]
+        """BS antennas (ports) ``Nt``."""
+        return self.a.shape[-2]
+
+    @property
+    def num_ue_antennas(self) -> int:
+        """UE antennas ``Nr`` (1: the channels are ``[b, Nc, Nt]``, else ``[b, Nc, Nr, Nt]``)."""
+        return self.a.shape[1] if self.a.ndim == 4 else 1
 
     @property
     def num_snapshots(self) -> int:
@@ -132,8 +141,10 @@ class CirDataset(_ChannelBatches):
         return (np.arange(len(self), dtype=np.int64) % self.num_snapshots) * dt
 
     def channels(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Frequency response of samples ``start:stop``: ``[b, Nc, Nt]`` complex64."""
-        from linksim.channels.uma import frequency_response
+        """Frequency response of samples ``start:stop``: ``[b, Nc, Nt]`` complex64, or
+        ``[b, Nc, Nr, Nt]`` for a multi-antenna UE (``H_k = conj(h[:, k])``,
+        :mod:`linksim.phy.eigen`)."""
+        from linksim.channels.cir import frequency_response
 
         sl = slice(start, stop)
         return frequency_response(self.a[sl], self.tau[sl], self.frequencies_hz)
@@ -383,7 +394,7 @@ def read_cir(path: Path, lazy: bool = False) -> CirDataset:
     arr, meta, _, f = _read_h5(path, FORMAT, FORMAT_VERSION, ("a", "tau", "frequencies_hz"),
                                lazy=("a", "tau") if lazy else ())
     a, tau, freqs = arr["a"], arr["tau"], arr["frequencies_hz"]
-    if a.ndim != 3 or tau.shape != (a.shape[0], a.shape[2]) or freqs.ndim != 1:
+    if a.ndim not in (3, 4) or tau.shape != (a.shape[0], a.shape[-1]) or freqs.ndim != 1:
         if f is not None:
             f.close()
         raise DatasetError(f"{path}: inconsistent array shapes a{a.shape} tau{tau.shape}")
@@ -430,7 +441,7 @@ def describe_file(path: Path) -> dict:
             shape = f["h_ad" if fmt == AD_FORMAT else "a"].shape
     except (DatasetError, OSError, KeyError, ValueError) as exc:
         return {"family": "?", "split": "?", "n": "?", "nt": "?", "error": str(exc)}
-    nt = shape[2] if fmt == AD_FORMAT else shape[1]
+    nt = shape[2] if fmt == AD_FORMAT else shape[-2]
     return {"family": str(meta.get("config", {}).get("family", "?")),
             "split": str(meta.get("split", "?")), "n": int(shape[0]), "nt": int(nt),
             "format": fmt}

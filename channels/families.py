@@ -7,7 +7,8 @@ and, for a generated split, the layout of the file and the blocks of samples
 (:meth:`ChannelFamily.plan`); the store (:mod:`linksim.channels.dataset`) calls it and never
 branches on the family's name:
 
-* :class:`UMaFamily` (``"uma"``): Sionna's TR 38.901 UMa NLOS, stored as impulse responses
+* :class:`UMaFamily` (``"uma"``): Sionna's TR 38.901 UMa (or, with ``scenario: umi``, UMi) NLOS,
+  ULA or dual-polarised panel at the BS, one or more UE antennas, stored as impulse responses
   (:class:`~linksim.channels.dataset_files.CirDataset`), drawn one Sionna call at a time;
 * :class:`Cost2100Family` (``"cost2100"``): our COST 2100 generator, stored as truncated
   angular-delay channels (:class:`~linksim.channels.dataset_files.AdDataset`), drawn in tasks of
@@ -112,13 +113,30 @@ class ChannelFamily(ABC):
 
 
 class UMaFamily(ChannelFamily):
-    """TR 38.901 UMa NLOS through Sionna (:mod:`linksim.channels.uma`), stored as CIR."""
+    """TR 38.901 UMa / UMi NLOS through Sionna (:mod:`linksim.channels.uma`), stored as CIR:
+    ``a [N, Nt, P]``, or ``[N, Nr, Nt, P]`` for a multi-antenna UE.
+
+    Config keys beyond the ULA's (absent in older configs: their defaults): ``scenario``
+    (``"uma"``), ``bs_array`` (``{n1, n2, polarization}``, `None`: the ULA) and
+    ``num_ue_antennas`` (1)."""
 
     name = "uma"
 
+    @staticmethod
+    def arrays(g: dict) -> dict:
+        """The array keywords of :func:`linksim.channels.uma.iter_series_calls` for config
+        ``g``: ``scenario``, ``bs_panel`` and ``num_ue_antennas``."""
+        from linksim.channels.antenna_arrays import BsPanel
+
+        panel = g.get("bs_array")
+        return {"scenario": g.get("scenario", "uma"),
+                "bs_panel": None if panel is None else BsPanel(
+                    int(panel["n1"]), int(panel["n2"]), panel.get("polarization", "dual")),
+                "num_ue_antennas": int(g.get("num_ue_antennas", 1))}
+
     def plan(self, g: dict, n: int, seed: int, settings: GenerationSettings,
              progress: bool = False) -> SplitPlan:
-        from linksim.channels.uma import NUM_PATHS_NLOS, subcarrier_frequencies
+        from linksim.channels.uma import cir_shape, subcarrier_frequencies
 
         def meta() -> dict:
             m = self._meta(g)
@@ -127,10 +145,10 @@ class UMaFamily(ChannelFamily):
                                 "frequencies_hz": "Hz"}})
             return m
 
-        nt, p = int(g["num_bs_antennas"]), NUM_PATHS_NLOS
+        shape = cir_shape(int(g["num_bs_antennas"]), **self.arrays(g))
         freqs = subcarrier_frequencies(g["num_subcarriers"], g["subcarrier_spacing_hz"])
         return SplitPlan(CirDataset,
-                         {"a": ((n, nt, p), np.complex64), "tau": ((n, p), np.float32)},
+                         {"a": ((n, *shape), np.complex64), "tau": ((n, shape[-1]), np.float32)},
                          {"frequencies_hz": freqs}, {},
                          self._blocks(g, n, seed, settings.sionna_batch, progress), meta)
 
@@ -142,8 +160,9 @@ class UMaFamily(ChannelFamily):
         t_n = int(g.get("num_snapshots", 1))
         dt = float(g.get("snapshot_interval_s", 1.0)) if t_n > 1 else 1.0
         bandwidth = g["num_subcarriers"] * g["subcarrier_spacing_hz"]
-        notes = validity_notes(g["carrier_frequency_hz"], bandwidth)
-        meta = {"generator": "sionna-38.901-uma-nlos", "num_snapshots": t_n,
+        scenario = g.get("scenario", "uma")
+        notes = validity_notes(g["carrier_frequency_hz"], bandwidth, scenario)
+        meta = {"generator": f"sionna-38.901-{scenario}-nlos", "num_snapshots": t_n,
                 "snapshot_interval_s": dt if t_n > 1 else 0.0, "bandwidth_hz": bandwidth,
                 "doppler_hz": g["ue_speed_mps"] * g["carrier_frequency_hz"] / 299_792_458.0}
         if t_n > 1:
@@ -155,13 +174,19 @@ class UMaFamily(ChannelFamily):
                 "phases change, delays, angles and powers stay those of the drop (no drifting or "
                 "spatial consistency as in QuaDRiGa), valid for tracks short against the ~40-50 m "
                 "UMa NLOS decorrelation distances")
+        if g.get("bs_array") is not None:
+            meta["bs_ports"] = ("port = pol * N1N2 + n1 * N2 + n2 (n1 along +y, n2 upwards; "
+                                "pol 0 slant -45 deg, pol 1 +45 deg): the eType II order")
+        if int(g.get("num_ue_antennas", 1)) > 1:
+            meta["ue_antennas"] = ("r = pol * Nr/2 + column, one row, pol 0 slant 0 deg, pol 1 "
+                                   "90 deg; channels [b, Nc, Nr, Nt], H_k = conj(h[:, k])")
         meta["notes"] = notes
         return meta
 
     @staticmethod
     def _blocks(g: dict, n: int, seed: int, batch: int, progress: bool) -> Iterator[Block]:
         """``n`` UMa samples as ``ceil(n / T)`` drops of ``T = num_snapshots`` snapshots, one
-        Sionna call at a time: yields ``(start, {"a": [b, Nt, P] complex64, "tau": [b, P]
+        Sionna call at a time: yields ``(start, {"a": [b, (Nr,) Nt, P] complex64, "tau": [b, P]
         float32})`` for samples ``start:start + b``.
 
         Sample ``i`` is snapshot ``i % T`` (time ``(i % T) * snapshot_interval_s``) of drop
@@ -181,14 +206,15 @@ class UMaFamily(ChannelFamily):
         drops = -(-n // t_n)
         per_call = max(1, batch // t_n)
         uma.check_counts(drops, per_call, seed)
-        for note in uma.validity_notes(g["carrier_frequency_hz"]):
+        arrays = UMaFamily.arrays(g)
+        for note in uma.validity_notes(g["carrier_frequency_hz"], scenario=arrays["scenario"]):
             warnings.warn(note, UserWarning, stacklevel=3)
         calls = uma.iter_series_calls(
             drops, t_n, dt, num_bs_antennas=g["num_bs_antennas"],
             carrier_frequency_hz=g["carrier_frequency_hz"],
             ue_speed_mps=(g["ue_speed_mps"], g["ue_speed_mps"]), seed=seed, batch_size=per_call,
             antenna_pattern=g.get("bs_antenna_pattern", "omni"),
-            ue_orientation=g.get("ue_orientation", "upright"), device="cpu")
+            ue_orientation=g.get("ue_orientation", "upright"), device="cpu", **arrays)
         bar = tqdm(total=drops, desc="generate uma", unit="drop", disable=not progress,
                    leave=False)
         with bar:

@@ -1,12 +1,17 @@
-"""3GPP TR 38.901 UMa NLOS channel impulse responses through Sionna (PyTorch).
+"""3GPP TR 38.901 UMa (and UMi) NLOS channel impulse responses through Sionna (PyTorch).
 
-This module is the only place in the project that imports Sionna. It turns
-Sionna's system-level UMa model into plain NumPy arrays:
+This module and the two it builds on, :mod:`linksim.channels.uma_model` (Sionna's models, one
+call at a time) and :mod:`linksim.channels.antenna_arrays` (the BS and UE arrays, the BS port
+order), are the only places in the project that import Sionna's TR 38.901 models. They turn
+Sionna's system-level UMa / UMi models into plain NumPy arrays:
 
-* :func:`generate_uma_cir` draws ``n`` single-sector downlink drops (one BS with a
+* :func:`generate_uma_cir` draws ``n`` single-sector downlink drops (by default one BS with a
   horizontal ULA of ``Nt`` half-wavelength-spaced, vertically polarised elements,
   one single-antenna UE, NLOS forced for every link, no path loss, no shadow
-  fading) and returns the path coefficients and path delays.
+  fading) and returns the path coefficients and path delays. ``scenario="umi"`` draws UMi
+  street canyon instead, ``bs_panel`` puts a (dual-polarised) 2-D panel at the BS with its ports
+  in the eType II order, ``num_ue_antennas > 1`` a dual-polarised UE array; the coefficients
+  then gain an ``Nr`` axis, ``a [n, Nr, Nt, P]``.
 * :func:`generate_uma_series` draws the same drops observed at ``T`` instants
   ``dt`` apart (moving UE): the "QuaDRiGa-like" snapshot series of the
   CLLWCsiNet setting (TR 38.901 time evolution: per-ray Doppler phases only).
@@ -17,7 +22,7 @@ Sionna's system-level UMa model into plain NumPy arrays:
 * :func:`validity_notes` lists the TR 38.901 validity caveats for a carrier
   frequency (and bandwidth), for the run manifest.
 
-Facts checked against Sionna 2.2.0 (see ``tests/test_uma.py``):
+Facts checked against Sionna 2.2.0 for the default UMa ULA (see ``tests/test_uma.py``):
 
 * ``a`` from Sionna is [B, 1, 1, 1, Nt, P, T] with ``P = 24`` for UMa NLOS
   (20 clusters, the two strongest split into three sub-clusters each); ``tau``
@@ -51,8 +56,8 @@ generation batch from ``numpy.random.SeedSequence(seed, spawn_key=(i,))``
 use that generator; nothing draws from NumPy's or torch's global RNG. Because
 Sionna draws every random tensor for a whole batch at once, a sample depends on
 the batch it was drawn in: the output is a deterministic function of
-``(seed, batch_size, num_bs_antennas, carrier_frequency_hz, ue_speed_mps,
-antenna_pattern, ue_orientation, device)`` (same machine and software
+``(seed, batch_size, num_bs_antennas (or bs_panel), num_ue_antennas, scenario,
+carrier_frequency_hz, ue_speed_mps, antenna_pattern, ue_orientation, device)`` (same machine and software
 versions; one and two torch threads were checked to give bit-identical
 results) and the first ``n`` samples do not depend on ``n``
 (full batches are always drawn and the surplus discarded). ``batch_size`` is
@@ -68,23 +73,36 @@ rounding.
 
 from __future__ import annotations
 
-import contextlib
 import warnings
-from collections.abc import Iterator
 
 import numpy as np
 import torch
+from linksim.channels.antenna_arrays import BsPanel, bs_port_order, check_ue_antennas
 from linksim.channels.cir import (
     frequency_response,
     rms_delay_spread,
     subcarrier_frequencies,
+)
+from linksim.channels.uma_model import (
+    NUM_PATHS,
+    NUM_PATHS_NLOS,
+    SCENARIOS,
+    draw_uma_batch,
+    draw_uma_series,
+    make_uma_model,
+    seeded_sionna_rng,
+    set_uma_topology,
+    torch_threads,
 )
 from tqdm.auto import tqdm
 
 from linksim.learning.device import sionna_device
 
 __all__ = [
+    "NUM_PATHS",
     "NUM_PATHS_NLOS",
+    "SCENARIOS",
+    "BsPanel",
     "batch_seed",
     "draw_uma_batch",
     "draw_uma_series",
@@ -98,47 +116,49 @@ __all__ = [
     "validity_notes",
 ]
 
-#: Number of paths Sionna returns for UMa NLOS: 20 clusters, the 2 strongest
-#: split into 3 sub-clusters each.
-NUM_PATHS_NLOS = 24
-
-_LSP_FLOOR_HZ = 6e9  # TR 38.901 Table 7.5-6 note: UMa LSPs use fc = 6 GHz below 6 GHz
+#: TR 38.901 Table 7.5-6 notes: the large-scale parameters use fc = 6 GHz below 6 GHz (UMa) and
+#: fc = 2 GHz below 2 GHz (UMi), as Sionna's ``clip_carrier_frequency_lsp``.
+_LSP_FLOOR_HZ = {"uma": 6e9, "umi": 2e9}
 _VALID_MIN_HZ = 0.5e9  # TR 38.901 validity range 0.5 - 100 GHz
 _VALID_MAX_HZ = 100e9
 
 
-def validity_notes(carrier_frequency_hz: float, bandwidth_hz: float | None = None) -> list[str]:
-    """TR 38.901 validity caveats for a UMa carrier frequency (and bandwidth).
+def validity_notes(carrier_frequency_hz: float, bandwidth_hz: float | None = None,
+                   scenario: str = "uma") -> list[str]:
+    """TR 38.901 validity caveats for a UMa (or UMi) carrier frequency (and bandwidth).
 
     Below 6 GHz the UMa large-scale parameters (delay and angle spreads, cluster ZOD offset) are
     computed with fc = 6 GHz (TR 38.901 Table 7.5-6 note, followed by Sionna's
-    ``clip_carrier_frequency_lsp``). Below 0.5 GHz TR 38.901 does not apply at all; Sionna has no
-    check and treats such a carrier like any carrier below 6 GHz: 6 GHz statistics, with the
-    wavelength (element spacing in metres), the Doppler shifts and the path loss (disabled here)
-    following the actual carrier.
+    ``clip_carrier_frequency_lsp``); UMi does the same below 2 GHz with fc = 2 GHz. Below
+    0.5 GHz TR 38.901 does not apply at all; Sionna has no check and treats such a carrier like
+    any carrier below the floor: floor statistics, with the wavelength (element spacing in
+    metres), the Doppler shifts and the path loss (disabled here) following the actual carrier.
 
     :param carrier_frequency_hz: Carrier frequency [Hz]
     :param bandwidth_hz: Simulated bandwidth ``Nc x subcarrier spacing`` [Hz]; `None` skips
         the bandwidth check (TR 38.901 models bandwidths up to 10 % of the centre frequency,
         at most 2 GHz)
+    :param scenario: ``"uma"`` or ``"umi"``
 
     :output notes: `list` of `str`. Human-readable caveats, empty if the
-        frequency (and bandwidth) is in the range where the UMa parameters apply
-        as such (6 GHz to 100 GHz).
+        frequency (and bandwidth) is in the range where the scenario's parameters apply
+        as such (6 GHz, UMi 2 GHz, to 100 GHz).
     """
     fc = float(carrier_frequency_hz)
+    floor, name = _LSP_FLOOR_HZ[scenario], SCENARIOS[scenario]
     notes = []
     if fc < _VALID_MIN_HZ:
         notes.append(
             f"carrier {fc / 1e9:g} GHz is below the 0.5 GHz lower limit of TR 38.901 "
-            "(0.5-100 GHz); Sionna accepts it silently and, as for any carrier below 6 GHz, "
-            "draws the large-scale parameters at 6 GHz: the model is used outside its "
-            "validity range (only wavelength, Doppler and path loss scale to the carrier)"
+            f"(0.5-100 GHz); Sionna accepts it silently and, as for any carrier below "
+            f"{floor / 1e9:g} GHz, draws the large-scale parameters at {floor / 1e9:g} GHz: "
+            "the model is used outside its validity range (only wavelength, Doppler and path loss scale to the carrier)"
         )
-    if fc < _LSP_FLOOR_HZ:
+    if fc < floor:
         notes.append(
-            f"carrier {fc / 1e9:g} GHz is below 6 GHz: TR 38.901 UMa computes the "
-            "large-scale parameters (delay/angle spreads) with fc = 6 GHz, so only "
+            f"carrier {fc / 1e9:g} GHz is below {floor / 1e9:g} GHz: TR 38.901 {name} computes "
+            f"the large-scale parameters (delay/angle spreads) with fc = {floor / 1e9:g} GHz, "
+            "so only "
             "wavelength, Doppler and path loss follow the actual carrier"
         )
     if fc > _VALID_MAX_HZ:
@@ -167,168 +187,6 @@ def batch_seed(seed: int, batch_index: int) -> int:
     return int(lo) | (int(hi) << 32)
 
 
-def make_uma_model(
-    num_bs_antennas: int,
-    carrier_frequency_hz: float,
-    *,
-    antenna_pattern: str = "38.901",
-    device: str | torch.device = "cpu",
-):
-    """Sionna UMa downlink model: BS ULA of ``Nt`` V-polarised elements, 1x1 omni UE.
-
-    Path loss and shadow fading are disabled, the O2I model is "low" (unused:
-    all UEs are outdoor).
-
-    :param num_bs_antennas: Number of BS antennas ``Nt`` (one row, half-wavelength spacing)
-    :param carrier_frequency_hz: Carrier frequency [Hz]
-    :param antenna_pattern: BS element pattern, ``"38.901"`` or ``"omni"``
-    :param device: Torch device (or its name)
-
-    :output model: `sionna.phy.channel.tr38901.UMa`.
-    """
-    from sionna.phy.channel.tr38901 import PanelArray, UMa
-
-    device = sionna_device(device)
-
-    bs = PanelArray(
-        num_rows_per_panel=1,
-        num_cols_per_panel=int(num_bs_antennas),
-        polarization="single",
-        polarization_type="V",
-        antenna_pattern=antenna_pattern,
-        carrier_frequency=carrier_frequency_hz,
-        device=device,
-    )
-    ut = PanelArray(
-        num_rows_per_panel=1,
-        num_cols_per_panel=1,
-        polarization="single",
-        polarization_type="V",
-        antenna_pattern="omni",
-        carrier_frequency=carrier_frequency_hz,
-        device=device,
-    )
-    return UMa(
-        carrier_frequency=carrier_frequency_hz,
-        o2i_model="low",
-        ut_array=ut,
-        bs_array=bs,
-        direction="downlink",
-        enable_pathloss=False,
-        enable_shadow_fading=False,
-        device=device,
-    )
-
-
-def set_uma_topology(
-    model,
-    batch_size: int,
-    ue_speed_mps: tuple[float, float],
-    *,
-    ue_orientation: str = "random",
-    device: str | torch.device = "cpu",
-) -> None:
-    """Drop ``batch_size`` outdoor UEs in one UMa sector and force NLOS.
-
-    Draws from Sionna's ``config.torch_rng(device)`` (the same number of draws
-    whatever ``ue_orientation``). Resets the model's topology first, so the
-    batch size may change between calls.
-
-    :param model: Model from :func:`make_uma_model`
-    :param batch_size: Number of drops
-    :param ue_speed_mps: (min, max) UE speed [m/s], drawn uniformly
-    :param ue_orientation: ``"random"``: Sionna's drop, UE bearing, downtilt
-        and slant uniform in [-90, 90) degrees (the UE's vertical element is
-        then partly cross-polarised, mean power ~0.58 with omni elements);
-        ``"upright"``: all three angles 0, UE element vertical
-    :param device: Torch device (or its name)
-    """
-    from sionna.phy.channel import gen_single_sector_topology
-
-    device = sionna_device(device)
-
-    vmin, vmax = (float(v) for v in ue_speed_mps)
-    topo = gen_single_sector_topology(
-        int(batch_size),
-        num_ut=1,
-        scenario="uma",
-        indoor_probability=0.0,
-        min_ut_velocity=vmin,
-        max_ut_velocity=vmax,
-        device=device,
-    )
-    ut_loc, bs_loc, ut_orient, bs_orient, ut_vel, in_state = topo
-    if ue_orientation == "upright":
-        ut_orient = torch.zeros_like(ut_orient)
-    elif ue_orientation != "random":
-        raise ValueError(f"ue_orientation must be 'random' or 'upright', not {ue_orientation!r}")
-    model.reset_topology()
-    model.set_topology(ut_loc, bs_loc, ut_orient, bs_orient, ut_vel, in_state, los=False)
-
-
-def draw_uma_series(
-    model, num_time_samples: int, sampling_frequency_hz: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """CIR time series of the model's current topology (TR 38.901 step 11 with mobility).
-
-    Every drop keeps its large-scale parameters, clusters, ray angles and delays for the whole
-    series; only the per-ray Doppler phase ``exp(j 2 pi (r_rx . v) t / lambda)`` evolves
-    (TR 38.901 eq. 7.5-22). Snapshot ``t`` is taken at time ``t / sampling_frequency_hz``; the
-    first one (``t = 0``) is :func:`draw_uma_batch`'s sample for the same generator state, up to
-    float32 rounding (Sionna's reductions run over the longer time axis; ~2e-7 relative).
-
-    :param model: Model with a topology set by :func:`set_uma_topology`
-    :param num_time_samples: Number of snapshots ``T``
-    :param sampling_frequency_hz: Snapshot rate [Hz] (1 / snapshot interval)
-
-    :output a: [B, T, Nt, P], `torch.complex64`. Path coefficients.
-    :output tau: [B, P], `torch.float32`. Path delays [s] (the same for every snapshot).
-    """
-    a, tau = model(num_time_samples=int(num_time_samples),
-                   sampling_frequency=float(sampling_frequency_hz))
-    # a: [B, num_rx=1, rx_ant=1, num_tx=1, Nt, P, T]; tau: [B, 1, 1, P]
-    return a[:, 0, 0, 0].permute(0, 3, 1, 2), tau[:, 0, 0, :]
-
-
-def draw_uma_batch(model) -> tuple[torch.Tensor, torch.Tensor]:
-    """One snapshot of the CIRs of the model's current topology.
-
-    :param model: Model with a topology set by :func:`set_uma_topology`
-
-    :output a: [B, Nt, P], `torch.complex64`. Path coefficients.
-    :output tau: [B, P], `torch.float32`. Path delays [s].
-    """
-    a, tau = draw_uma_series(model, 1, 1.0)
-    return a[:, 0], tau
-
-
-@contextlib.contextmanager
-def _seeded_sionna_rng(device: str) -> Iterator[torch.Generator]:
-    """Yield Sionna's generator for ``device``; restore its state on exit."""
-    from sionna.phy import config
-
-    gen = config.torch_rng(device)
-    state = gen.get_state()
-    try:
-        yield gen
-    finally:
-        gen.set_state(state)
-
-
-@contextlib.contextmanager
-def _torch_threads(num_threads: int | None) -> Iterator[None]:
-    """Temporarily set torch's intra-op thread count (``None``: unchanged)."""
-    if num_threads is None:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(num_threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 def check_counts(n: int, batch_size: int, seed: int) -> None:
     """``ValueError`` unless ``n >= 0`` drops, ``batch_size >= 1`` and ``seed >= 0``."""
     if n < 0:
@@ -355,19 +213,27 @@ def iter_series_calls(
     antenna_pattern: str,
     ue_orientation: str,
     device: str,
+    scenario: str = "uma",
+    bs_panel: BsPanel | None = None,
+    num_ue_antennas: int = 1,
 ):
     """The Sionna calls of ``n`` drops of ``num_snapshots`` snapshots, one at a time (no
-    checks): yields ``(lo, a [b, T, Nt, P] complex64, tau [b, P] float32)`` for drops
-    ``lo:lo + b``, call ``i`` drawn from the generator seeded with ``batch_seed(seed, i)`` and
-    holding ``batch_size`` drops (``b`` is smaller only for the last call). ``device``: a
-    torch device or its name (``"cuda"`` is the current CUDA device)."""
+    checks): yields ``(lo, a [b, T, (Nr,) Nt, P] complex64, tau [b, P] float32)`` for drops
+    ``lo:lo + b`` (the ``Nr`` axis only when ``num_ue_antennas > 1``; ``Nt`` = the panel's
+    ports in the eType II order of :func:`~linksim.channels.antenna_arrays.bs_port_order`
+    when ``bs_panel`` is given), call ``i`` drawn from the generator seeded with
+    ``batch_seed(seed, i)`` and holding ``batch_size`` drops (``b`` is smaller only for the
+    last call). ``device``: a torch device or its name (``"cuda"`` is the current CUDA
+    device)."""
     device = sionna_device(device)
+    ports = None if bs_panel is None else bs_port_order(bs_panel)
     with torch.no_grad():
         model = make_uma_model(
             int(num_bs_antennas), carrier_frequency_hz, antenna_pattern=antenna_pattern,
+            scenario=scenario, bs_panel=bs_panel, num_ue_antennas=num_ue_antennas,
             device=device
         )
-    with _seeded_sionna_rng(device) as gen:
+    with seeded_sionna_rng(device) as gen:
         for i in range(-(-n // batch_size)):
             with torch.no_grad():
                 gen.manual_seed(batch_seed(seed, i))
@@ -376,10 +242,12 @@ def iter_series_calls(
                     batch_size,
                     ue_speed_mps,
                     ue_orientation=ue_orientation,
+                    scenario=scenario,
                     device=device,
                 )
-                a, tau = draw_uma_series(model, int(num_snapshots), 1.0 / snapshot_interval_s)
-            if a.shape[-1] != NUM_PATHS_NLOS:
+                a, tau = draw_uma_series(model, int(num_snapshots), 1.0 / snapshot_interval_s,
+                                         ports)
+            if a.shape[-1] != NUM_PATHS[scenario]:
                 raise RuntimeError(f"unexpected number of paths {a.shape[-1]}")
             lo = i * batch_size
             hi = min(n, lo + batch_size)
@@ -387,37 +255,46 @@ def iter_series_calls(
                    tau[: hi - lo].cpu().numpy().astype(np.float32, copy=False))
 
 
+def cir_shape(num_bs_antennas: int, scenario: str = "uma", bs_panel: BsPanel | None = None,
+              num_ue_antennas: int = 1) -> tuple[int, ...]:
+    """Per-sample shape of the path coefficients: ``(Nt, P)``, or ``(Nr, Nt, P)`` for a
+    multi-antenna UE (``Nt`` = the panel's port count when ``bs_panel`` is given)."""
+    nt = int(num_bs_antennas) if bs_panel is None else bs_panel.num_ports
+    nr = int(num_ue_antennas)
+    return (nt, NUM_PATHS[scenario]) if nr == 1 else (nr, nt, NUM_PATHS[scenario])
+
+
 def _draw_series(
     n: int,
     num_snapshots: int,
     snapshot_interval_s: float,
     *,
-    num_bs_antennas: int,
-    carrier_frequency_hz: float,
-    ue_speed_mps: tuple[float, float],
-    seed: int,
-    batch_size: int,
     num_threads: int | None,
     progress: bool,
-    antenna_pattern: str,
-    ue_orientation: str,
-    device: str,
+    **call_kw,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` drops of ``num_snapshots`` snapshots: a [n, T, Nt, P], tau [n, P] (no checks)."""
-    a_out = np.empty((n, int(num_snapshots), int(num_bs_antennas), NUM_PATHS_NLOS),
-                     dtype=np.complex64)
-    tau_out = np.empty((n, NUM_PATHS_NLOS), dtype=np.float32)
+    """``n`` drops of ``num_snapshots`` snapshots: a [n, T, (Nr,) Nt, P], tau [n, P] (no
+    checks); ``call_kw`` are :func:`iter_series_calls`' keywords."""
+    shape = cir_shape(call_kw["num_bs_antennas"], call_kw["scenario"], call_kw["bs_panel"],
+                      call_kw["num_ue_antennas"])
+    a_out = np.empty((n, int(num_snapshots), *shape), dtype=np.complex64)
+    tau_out = np.empty((n, shape[-1]), dtype=np.float32)
     bar = tqdm(total=n, desc="generate uma", unit="drop", disable=not progress, leave=False)
-    with _torch_threads(num_threads), bar:
-        for lo, a, tau in iter_series_calls(
-                n, num_snapshots, snapshot_interval_s, num_bs_antennas=num_bs_antennas,
-                carrier_frequency_hz=carrier_frequency_hz, ue_speed_mps=ue_speed_mps,
-                seed=seed, batch_size=batch_size, antenna_pattern=antenna_pattern,
-                ue_orientation=ue_orientation, device=device):
+    with torch_threads(num_threads), bar:
+        for lo, a, tau in iter_series_calls(n, num_snapshots, snapshot_interval_s, **call_kw):
             a_out[lo:lo + len(a)] = a
             tau_out[lo:lo + len(a)] = tau
             bar.update(len(a))
     return a_out, tau_out
+
+
+def _check_arrays(scenario: str, bs_panel: BsPanel | None, num_ue_antennas: int) -> None:
+    """``ValueError`` for an unknown scenario or UE antenna count, or a non-panel ``bs_panel``."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"scenario must be 'uma' or 'umi', not {scenario!r}")
+    if bs_panel is not None and not isinstance(bs_panel, BsPanel):
+        raise ValueError(f"bs_panel must be a BsPanel, not {type(bs_panel).__name__}")
+    check_ue_antennas(num_ue_antennas)
 
 
 def generate_uma_series(
@@ -435,8 +312,11 @@ def generate_uma_series(
     antenna_pattern: str = "38.901",
     ue_orientation: str = "random",
     device: str | torch.device = "cpu",
+    scenario: str = "uma",
+    bs_panel: BsPanel | None = None,
+    num_ue_antennas: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Draw ``n`` UMa NLOS drops, each observed at ``num_snapshots`` instants.
+    """Draw ``n`` UMa (or UMi) NLOS drops, each observed at ``num_snapshots`` instants.
 
     Same drops as :func:`generate_uma_cir` (a moving UE: speed uniform in ``ue_speed_mps``,
     direction uniform in the horizontal plane), sampled at ``t = 0, dt, ..., (T-1) dt`` with
@@ -467,8 +347,12 @@ def generate_uma_series(
     :param antenna_pattern: BS element pattern, ``"38.901"`` or ``"omni"``
     :param ue_orientation: ``"random"`` or ``"upright"`` (see :func:`set_uma_topology`)
     :param device: Torch device (or its name) for Sionna; see the module docstring
+    :param scenario: ``"uma"`` or ``"umi"``
+    :param bs_panel: BS panel (ports in the eType II order), `None`: ULA of ``num_bs_antennas``
+    :param num_ue_antennas: ``Nr``, 1 or even (see :mod:`linksim.channels.antenna_arrays`)
 
-    :output a: [n, T, Nt, P], `np.complex64`. Path coefficients per snapshot.
+    :output a: [n, T, Nt, P] (``Nr = 1``) or [n, T, Nr, Nt, P], `np.complex64`. Path
+        coefficients per snapshot.
     :output tau: [n, P], `np.float32`. Path delays [s], shared by the drop's snapshots.
     """
     n, batch_size = int(n), int(batch_size)
@@ -477,13 +361,15 @@ def generate_uma_series(
         raise ValueError(f"num_snapshots must be an integer >= 1, not {num_snapshots!r}")
     if not float(snapshot_interval_s) > 0:
         raise ValueError(f"snapshot_interval_s must be > 0, not {snapshot_interval_s!r}")
-    for note in validity_notes(carrier_frequency_hz):
+    _check_arrays(scenario, bs_panel, num_ue_antennas)
+    for note in validity_notes(carrier_frequency_hz, scenario=scenario):
         warnings.warn(note, UserWarning, stacklevel=2)
     return _draw_series(
         n, int(num_snapshots), float(snapshot_interval_s), num_bs_antennas=num_bs_antennas,
         carrier_frequency_hz=carrier_frequency_hz, ue_speed_mps=ue_speed_mps, seed=seed,
         batch_size=batch_size, num_threads=num_threads, progress=progress,
-        antenna_pattern=antenna_pattern, ue_orientation=ue_orientation, device=device)
+        antenna_pattern=antenna_pattern, ue_orientation=ue_orientation, device=device,
+        scenario=scenario, bs_panel=bs_panel, num_ue_antennas=num_ue_antennas)
 
 
 def generate_uma_cir(
@@ -499,8 +385,11 @@ def generate_uma_cir(
     antenna_pattern: str = "38.901",
     ue_orientation: str = "random",
     device: str | torch.device = "cpu",
+    scenario: str = "uma",
+    bs_panel: BsPanel | None = None,
+    num_ue_antennas: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Draw ``n`` TR 38.901 UMa NLOS downlink CIRs (one snapshot each).
+    """Draw ``n`` TR 38.901 UMa (or UMi) NLOS downlink CIRs (one snapshot each).
 
     Each sample is an independent single-sector drop (UE outdoor, uniform in
     the sector, NLOS forced, speed uniform in ``ue_speed_mps``, random
@@ -541,17 +430,21 @@ def generate_uma_cir(
         and slant uniform in [-90, 90) degrees) or ``"upright"`` (UE element
         vertical); see :func:`set_uma_topology`
     :param device: Torch device (or its name) for Sionna; see the module docstring
+    :param scenario: ``"uma"`` or ``"umi"``
+    :param bs_panel: BS panel (ports in the eType II order), `None`: ULA of ``num_bs_antennas``
+    :param num_ue_antennas: ``Nr``, 1 or even (see :mod:`linksim.channels.antenna_arrays`)
 
-    :output a: [n, Nt, P], `np.complex64`. Path coefficients.
+    :output a: [n, Nt, P] (``Nr = 1``) or [n, Nr, Nt, P], `np.complex64`. Path coefficients.
     :output tau: [n, P], `np.float32`. Path delays [s].
     """
     n, batch_size = int(n), int(batch_size)
     _check_counts(n, batch_size, seed)
-    for note in validity_notes(carrier_frequency_hz):
+    _check_arrays(scenario, bs_panel, num_ue_antennas)
+    for note in validity_notes(carrier_frequency_hz, scenario=scenario):
         warnings.warn(note, UserWarning, stacklevel=2)
     a, tau = _draw_series(
         n, 1, 1.0, num_bs_antennas=num_bs_antennas, carrier_frequency_hz=carrier_frequency_hz,
         ue_speed_mps=ue_speed_mps, seed=seed, batch_size=batch_size, num_threads=num_threads,
         progress=progress, antenna_pattern=antenna_pattern, ue_orientation=ue_orientation,
-        device=device)
+        device=device, scenario=scenario, bs_panel=bs_panel, num_ue_antennas=num_ue_antennas)
     return a[:, 0], tau

@@ -108,6 +108,11 @@ class Scenario(StrictModel):
                 what = ("train_file and val_file" if self.datasets[n].family == "csinet_mat"
                         else "n_train >= 1 and n_val >= 1")
                 raise ValueError(f"datasets.{n}: a training set needs {what}")
+        for name, d in self.datasets.items():
+            if getattr(d, "num_ue_antennas", 1) > 1:  # the TR 38.843 study reads these splits
+                raise ValueError(f"datasets.{name}.num_ue_antennas: {d.num_ue_antennas} UE "
+                                 "antennas give channels [N, Nc, Nr, Nt]; the full-channel link "
+                                 "of a scenario run (codecs, estimation, precoding) needs 1")
         nts = {d.num_bs_antennas for d in self.datasets.values()}
         if len(nts) > 1:
             raise ValueError(f"datasets: all data sets need the same num_bs_antennas, got {nts}")

@@ -12,17 +12,45 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from linksim.scenario_sections import Float, Int, StrictModel
 
 
+class BsArray(StrictModel):
+    """A BS panel of ``n1`` columns x ``n2`` rows at half wavelength; ports in the eType II
+    order (:mod:`linksim.channels.antenna_arrays`)."""
+
+    n1: Int = Field(ge=1, description="N1, columns (horizontal)")
+    n2: Int = Field(ge=1, description="N2, rows (vertical)")
+    polarization: Literal["single", "dual"] = Field(
+        "dual", description="single (vertical elements) or dual (+-45 degree cross-polarised)")
+
+    @property
+    def num_ports(self) -> int:
+        """``n1 n2 (2 if dual else 1)``."""
+        from linksim.channels.antenna_arrays import BsPanel
+
+        return BsPanel(self.n1, self.n2, self.polarization).num_ports
+
+
 class UMaChannel(StrictModel):
-    """3GPP TR 38.901 UMa NLOS through Sionna (BS ULA, single-antenna UE)."""
+    """3GPP TR 38.901 UMa (or UMi) NLOS through Sionna: by default a BS ULA and a
+    single-antenna UE; ``bs_array`` and ``num_ue_antennas`` give a (dual-polarised) BS panel
+    and a multi-antenna UE (channels ``[N, Nc, Nr, Nt]``)."""
 
     family: Literal["uma"] = "uma"
+    scenario: Literal["uma", "umi"] = Field(
+        "uma", description="TR 38.901 scenario: uma (urban macro) or umi (urban micro street "
+                           "canyon), NLOS")
     carrier_frequency_hz: Float = Field(28e9, gt=0, description="carrier frequency [Hz]")
     num_subcarriers: Int = Field(1024, ge=1, description="Nc")
     subcarrier_spacing_hz: Float = Field(30e3, gt=0, description="subcarrier spacing [Hz]")
     bandwidth_hz: Float | None = Field(
         None, gt=0, description="Nc x subcarrier spacing [Hz]; when given it sets "
                                 "subcarrier_spacing_hz (e.g. 20 MHz as in the CsiNet setting)")
-    num_bs_antennas: Int = Field(32, ge=1, description="Nt, ULA at half wavelength")
+    num_bs_antennas: Int = Field(32, ge=1, description="Nt, ULA at half wavelength; with "
+                                                        "bs_array its port count")
+    bs_array: BsArray | None = Field(
+        None, description="BS panel {n1, n2, polarization}; absent: the ULA of num_bs_antennas")
+    num_ue_antennas: Int = Field(
+        1, ge=1, description="Nr: 1 (one vertical element) or even (one row of Nr/2 "
+                             "dual-polarised 0/90 degree columns; 4 = TR 38.843's (1, 2, 2))")
     ue_speed_mps: Float = Field(0.0, ge=0, description="UE speed [m/s]")
     num_snapshots: Int = Field(
         1, ge=1, description="snapshots per drop T (a moving UE observed T times); sample "
@@ -37,6 +65,31 @@ class UMaChannel(StrictModel):
     n_train: Int = Field(8000, ge=0)
     n_val: Int = Field(1000, ge=0)
     n_test: Int = Field(2000, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ports_from_array(cls, data):
+        if not isinstance(data, dict) or not isinstance(data.get("bs_array"), dict | BsArray):
+            return data
+        try:
+            arr = BsArray.model_validate(data["bs_array"])
+        except ValueError:
+            return data  # the field validators name the bad field
+        given = data.get("num_bs_antennas")
+        if given is None:
+            return {**data, "num_bs_antennas": arr.num_ports}
+        if given != arr.num_ports:
+            raise ValueError(f"num_bs_antennas={given!r} disagrees with bs_array's "
+                             f"{arr.num_ports} ports (n1 x n2 x polarisations); give only "
+                             "bs_array")
+        return data
+
+    @field_validator("num_ue_antennas")
+    @classmethod
+    def _ue_layout(cls, v: int) -> int:
+        if v > 1 and v % 2:
+            raise ValueError(f"{v} UE antennas: 1 or an even number (dual-polarised columns)")
+        return v
 
     @model_validator(mode="before")
     @classmethod
@@ -72,11 +125,15 @@ class UMaChannel(StrictModel):
         """What determines the generated channels (the cache key, without split sizes).
 
         ``bandwidth_hz`` is carried by ``subcarrier_spacing_hz``; the snapshot fields are left
-        out for ``num_snapshots == 1`` (single snapshots, as before they existed).
+        out for ``num_snapshots == 1`` (single snapshots, as before they existed), and so are
+        ``scenario``, ``bs_array`` and ``num_ue_antennas`` at their defaults (UMa, ULA, one UE
+        antenna): the configs of before they existed keep their keys.
         """
         exclude = {"n_train", "n_val", "n_test", "bandwidth_hz"}
         if self.num_snapshots == 1:
             exclude |= {"num_snapshots", "snapshot_interval_s"}
+        defaults = {"scenario": "uma", "bs_array": None, "num_ue_antennas": 1}
+        exclude |= {k for k, v in defaults.items() if getattr(self, k) == v}
         return self.model_dump(exclude=exclude)
 
     def has_split(self, split: str) -> bool:
