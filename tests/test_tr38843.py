@@ -21,13 +21,7 @@ from linksim.tr38843.payload import (
 from linksim.tr38843.training import dequantise, loss_torch, quantise, quantise_ste
 from tests.tr38843_synth import multipath_channels
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: threads only contend on a shared machine
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _random_v(rng, shape):

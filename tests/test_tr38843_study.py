@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from linksim.errors import LinksimInputError
 from linksim.etype2 import payload_bits
@@ -12,13 +11,7 @@ from linksim.tr38843.codecs import build_eigen_codec, to_real
 from linksim.tr38843.training import FitSettings, train_codec_pair
 from tests.tr38843_synth import multipath_channels
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _weights(model):
