@@ -4,7 +4,6 @@ noise, save/load, and that it learns."""
 import keras
 import numpy as np
 import pytest
-import torch
 from codec_checks import assert_save_load_round_trip, assert_shapes_and_range
 from keras import layers
 
@@ -27,13 +26,7 @@ TABLE_III = {4: (7.26e6, 70.26e3), 8: (7.15e6, 66.7e3), 16: (6.63e6, 42.6e3)}
 EXACT = {4: (70_268, 7_276_544), 8: (66_756, 7_164_928), 16: (42_608, 6_390_272)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Two torch threads oversubscribe the shared 2-core machine; one thread is ~4x faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def trainable(model) -> int:
