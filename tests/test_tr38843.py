@@ -18,7 +18,14 @@ from linksim.tr38843.payload import (
     codeword_length,
     etype2_payloads,
 )
-from linksim.tr38843.training import dequantise, loss_torch, quantise, quantise_ste
+from linksim.tr38843.training import (
+    FitSettings,
+    dequantise,
+    loss_torch,
+    quantise,
+    quantise_ste,
+    train_codec_pair,
+)
 from tests.tr38843_synth import multipath_channels
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -55,6 +62,10 @@ def test_transformer_attention_macs_follow_the_formula():
 def test_unknown_or_full_channel_codec_is_refused_naming_it():
     with pytest.raises(LinksimInputError, match="'csinet'"):
         build_eigen_codec("csinet", 2, 4, 1, 4)
+    channel = multipath_channels(3, 8, 2, 2, 1, 1, seed=0)  # [b, Nc, Nr, Nt] complex
+    with pytest.raises(LinksimInputError, match="'eig_csinet' is an eigenvector codec"):
+        train_codec_pair(lambda seed: build_eigen_codec("eig_csinet", 2, 4, 1, 4, seed),
+                         channel, "joint", "sgcs", FitSettings(epochs=1))
 
 
 # ------------------------------------------------------------------------------ losses, QAT

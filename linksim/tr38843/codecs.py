@@ -172,6 +172,16 @@ class EigenCodec:
     def build_decoder(self) -> keras.Model:
         raise NotImplementedError
 
+    def check_input(self, x: np.ndarray) -> None:
+        """Refuse anything but real eigenvectors ``[b, S, Nt, 2L]`` (e.g. a full channel
+        ``[b, Nc, Nr, Nt]`` or its angular-delay image), naming the codec."""
+        shape = tuple(np.shape(x))
+        if len(shape) != 4 or shape[1:] != self.input_shape or np.iscomplexobj(x):
+            raise LinksimInputError(
+                f"codecs: {self.name!r} is an eigenvector codec and reads real eigenvectors "
+                f"[b, S, Nt, 2L] = [b, {', '.join(map(str, self.input_shape))}], got "
+                f"{np.asarray(x).dtype} {shape} (full-channel input is not supported)")
+
     def parameter_counts(self) -> dict[str, int]:
         return {"ue_params": int(self.encoder.count_params()),
                 "bs_params": int(self.decoder.count_params())}

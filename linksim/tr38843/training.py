@@ -219,6 +219,7 @@ def train_codec_pair(make_codec, x: np.ndarray, training_type: str, loss: str,
                                 f"{', '.join(TRAINING_TYPES)}")
     first_side = "ue" if training_type == "ue_first" else "nw"
     first = make_codec(derive_seed(settings.seed, "tr38843-init", first_side))
+    first.check_input(x)
     hist = {f"{first_side}_autoencoder": fit_autoencoder(first, x, loss, settings, first_side)}
     if training_type == "joint":
         return Deployed("joint", first.encoder, first.decoder, first, first, hist)
