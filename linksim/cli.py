@@ -85,14 +85,20 @@ def run(scenario: Path, output_dir: Path | None, retrain: bool, no_progress: boo
         _fail(exc)
     finally:
         where.close()
-    with pd.option_context("display.width", 200, "display.max_columns", 20,
+    with pd.option_context("display.width", 200, "display.max_columns", 30,
                            "display.float_format", "{:.2f}".format):
-        click.echo(summary_table(runner.results).to_string(index=False))
-        matrix = generalization_text(runner.results)
-        if matrix:
-            click.echo(f"\n{matrix}")
+        if sc.tr38843 is not None:
+            from linksim.tr38843.stage import summary_text
+
+            click.echo(summary_text(runner.results))
+        else:
+            click.echo(summary_table(runner.results).to_string(index=False))
+            matrix = generalization_text(runner.results)
+            if matrix:
+                click.echo(f"\n{matrix}")
     t = runner.timings
-    click.echo(f"run directory: {run_dir}  (data {t['data_s']:.0f} s, training "
+    study = "study" if sc.tr38843 is not None else "training"
+    click.echo(f"run directory: {run_dir}  (data {t['data_s']:.0f} s, {study} "
                f"{t['training_s']:.0f} s, sweep {t['sweep_s']:.0f} s, total {t['total_s']:.0f} s)")
     for msg in runner.warnings:  # again at the end, where they are seen
         click.echo(f"WARNING: {msg}", err=True)
@@ -112,6 +118,14 @@ def validate(scenario: Path) -> None:
             check_codecs(sc)  # build them as run does
     except LinksimInputError as exc:
         _fail(exc)
+    if sc.tr38843 is not None:
+        from linksim.tr38843.stage import cases
+
+        st = sc.tr38843
+        click.echo(f"{scenario}: valid (TR 38.843 study: {len(sc.datasets)} data sets, "
+                   f"{len(cases(st))} generalization cases, codecs {', '.join(st.codecs)}, "
+                   f"payload bins {', '.join(st.payload_bins)}, rank {st.rank})")
+        return
     n_codecs = sum(len(c.compression_ratios) for c in sc.codecs)
     click.echo(f"{scenario}: valid ({len(sc.datasets)} data sets, {n_codecs} codec x CR, "
                f"{len(sc.feedback)} feedback links, {len(sc.estimation.pilot_snr_db)} SNR points)")

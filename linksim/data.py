@@ -74,6 +74,10 @@ class DataStage:
         """Every split the run loads, once: ``(data set, "train" | "val" | "test", on_disk)``;
         with ``training.stream`` the train/val splits of ``train_sets`` stay on disk (read
         block by block)."""
+        if self.sc.tr38843 is not None:  # the study reads train and test of each set it uses
+            from linksim.tr38843.stage import needed_splits
+
+            return [(n, s, False) for n, s in needed_splits(self.sc.tr38843)]
         tr = self.sc.training
         train_names = list(tr.train_sets) + [n for m in tr.mixtures for n in m.sets]
         train_names += [ft.target for ft in tr.fine_tune]

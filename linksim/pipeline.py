@@ -52,6 +52,7 @@ from linksim.sweep import (  # noqa: F401  (re-exported: results format)
     run_sweep,
     write_per_sample,
 )
+from linksim.tr38843 import stage as tr38843_stage
 from linksim.versions import package_versions
 from linksim.zoo import (  # noqa: F401  (re-exported)
     ModelZoo,
@@ -216,25 +217,13 @@ class Run(DataStage, ModelZoo):
             if not isinstance(self.executor, LocalExecutor):
                 self.run_units_remotely()
             self.load_data()
-            trained = self.train_codecs(tmp)
-            self.units.setdefault("train", {
-                "computed": sum(not t.from_cache for t in trained),
-                "reused": sum(t.from_cache for t in trained)})
             self.units.setdefault("data", {
                 "computed": sum(not f["from_cache"] for f in self.dataset_files.values()),
                 "reused": sum(f["from_cache"] for f in self.dataset_files.values())})
-            classical = self.fit_baselines()
-            df = self.sweep(trained, classical)
-            df.to_csv(tmp / "results.csv", index=False)
-            write_per_sample(self.per_sample, tmp / "per_sample.h5")
-            plots.plot_nmse_vs_snr(df, tmp / "nmse_vs_snr.png")
-            plots.plot_bfgain_vs_snr(df, tmp / "bfgain_vs_snr.png", sc.num_bs_antennas)
-            plots.plot_vs_feedback_snr(df, tmp / "nmse_vs_feedback_snr.png", sc.num_bs_antennas)
-            plots.plot_nmse_vs_bits(df, tmp / "nmse_vs_bits.png")
-            matrix = generalization_matrix(df)
-            if not matrix.empty:
-                matrix.to_csv(tmp / "generalization.csv", index=False)
-                plots.plot_generalization_vs_snr(df, tmp / "generalization_vs_snr.png")
+            if sc.tr38843 is not None:
+                trained, df = [], tr38843_stage.run_stage(self, tmp)
+            else:
+                trained, df = self.link_stages(tmp)
             self.timings["total_s"] = time.perf_counter() - t_all
             manifest = self.manifest(trained)
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
@@ -254,6 +243,28 @@ class Run(DataStage, ModelZoo):
         _drop_lock(lock)
         self.results = df
         return final
+
+    def link_stages(self, tmp: Path) -> tuple[list[TrainedCodec], pd.DataFrame]:
+        """The full-channel run: train the codecs, fit the classical compressors, sweep; write
+        ``results.csv``, ``per_sample.h5``, the plots and the generalization matrix to ``tmp``."""
+        sc = self.sc
+        trained = self.train_codecs(tmp)
+        self.units.setdefault("train", {
+            "computed": sum(not t.from_cache for t in trained),
+            "reused": sum(t.from_cache for t in trained)})
+        classical = self.fit_baselines()
+        df = self.sweep(trained, classical)
+        df.to_csv(tmp / "results.csv", index=False)
+        write_per_sample(self.per_sample, tmp / "per_sample.h5")
+        plots.plot_nmse_vs_snr(df, tmp / "nmse_vs_snr.png")
+        plots.plot_bfgain_vs_snr(df, tmp / "bfgain_vs_snr.png", sc.num_bs_antennas)
+        plots.plot_vs_feedback_snr(df, tmp / "nmse_vs_feedback_snr.png", sc.num_bs_antennas)
+        plots.plot_nmse_vs_bits(df, tmp / "nmse_vs_bits.png")
+        matrix = generalization_matrix(df)
+        if not matrix.empty:
+            matrix.to_csv(tmp / "generalization.csv", index=False)
+            plots.plot_generalization_vs_snr(df, tmp / "generalization_vs_snr.png")
+        return trained, df
 
     def run_units_remotely(self) -> None:
         """Generate the missing data splits, then train the missing models (fine-tunes after

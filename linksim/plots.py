@@ -243,3 +243,31 @@ def plot_generalization_vs_snr(df: pd.DataFrame, path: Path) -> bool:
                  "dashed = across families", fontsize=10)
     _save(fig, path)
     return True
+
+
+def plot_sgcs_vs_payload(df: pd.DataFrame, path: Path) -> bool:
+    """TR 38.843 study (:mod:`linksim.tr38843.stage`): SGCS per layer against payload bits,
+    eType II per paramCombination as a line and each AI codec (per training type) as markers,
+    for the first generalization case, mean over its test sets. Returns False (no file) when
+    there is nothing to draw."""
+    layers = sorted(int(c[6:]) for c in df.columns if c.startswith("sgcs_l") and c[6:].isdigit())
+    if df.empty or not layers:
+        return False
+    d = df[df["case"] == df["case"].iloc[0]]
+    fig, axes = plt.subplots(1, len(layers), figsize=(5.5 * len(layers), 4), squeeze=False)
+    for ax, layer in zip(axes[0], layers, strict=True):
+        col = f"sgcs_l{layer}"
+        et = (d[d["kind"] == "etype2"].groupby("payload_bits", as_index=False)[col].mean()
+              .sort_values("payload_bits"))
+        ax.plot(et["payload_bits"].astype(float), et[col], "k-o", label="eType II")
+        ai = d[d["kind"] == "ai"]
+        for (codec, ttype), g in ai.groupby(["codec", "training_type"]):
+            g = g.groupby("payload_bits", as_index=False)[col].mean()
+            ax.plot(g["payload_bits"].astype(float), g[col], "s--", label=f"{codec} {ttype}")
+        ax.set_xlabel("payload [bits]")
+        ax.set_ylabel(f"SGCS, layer {layer}")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"SGCS against payload ({d['case'].iloc[0]})")
+    _save(fig, path)
+    return True

@@ -55,6 +55,8 @@ from linksim.scenario_sections import (  # noqa: F401  (re-exported)
     Training,
     TrainingFeedback,
 )
+from linksim.tr38843 import stage as tr38843_stage
+from linksim.tr38843.config import StudyConfig
 
 
 class Scenario(StrictModel):
@@ -72,11 +74,22 @@ class Scenario(StrictModel):
     training: Training
     evaluation: Evaluation
     execution: Execution = Execution()
+    tr38843: StudyConfig | None = Field(
+        None, description="the TR 38.843-style eigenvector-CSI study (docs/tr38843.md); in place "
+                          "of the codec zoo and SNR sweep")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _study_sets(cls, data):
+        return tr38843_stage.scenario_defaults(data)
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
         from linksim.codecs.base import check_compression_ratio, get_codec_class
 
+        if self.tr38843 is not None:
+            tr38843_stage.check_scenario(self)
+            return self
         for field, names in (("training.train_sets", self.training.train_sets),
                              ("evaluation.test_sets", self.evaluation.test_sets)):
             for n in names:

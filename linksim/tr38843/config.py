@@ -14,8 +14,11 @@ from pydantic import Field, field_validator, model_validator
 
 from linksim.errors import LinksimInputError
 from linksim.scenario_sections import Float, Int, StrictModel, non_empty_unique, unique
-from linksim.tr38843.codecs import EIGEN_CODECS
 from linksim.tr38843.payload import DEFAULT_BINS, bin_members, etype2_payloads
+
+#: The eigenvector codecs' names (the keys of :data:`linksim.tr38843.codecs.EIGEN_CODECS`; kept
+#: here so that validating a scenario does not import Keras; a test checks that they agree).
+EIGEN_CODECS: tuple[str, ...] = ("eig_csinet", "eig_transformer")
 
 
 class PayloadBin(StrictModel):
@@ -39,8 +42,11 @@ class Generalization(StrictModel):
     case: Literal[1, 2, 3] = 1
     train: list[str] = Field(min_length=1, description="named training sets")
     test: list[str] | None = Field(None, description="named test sets (cases 2 and 3)")
+    training_types: list[Literal["joint", "nw_first", "ue_first"]] | None = Field(
+        None, description="this case's training types (default: the study's training_types)")
 
     _unique = field_validator("train", "test")(unique)
+    _types = field_validator("training_types")(non_empty_unique("give at least one entry"))
 
     @model_validator(mode="after")
     def _shape(self):
@@ -95,7 +101,8 @@ class StudyConfig(StrictModel):
     training_types: list[Literal["joint", "nw_first", "ue_first"]] = Field(
         default_factory=lambda: ["joint"])
     quantizer_bits: Int = Field(2, ge=1, le=8, description="B bits per codeword entry")
-    generalization: Generalization
+    generalization: Generalization | list[Generalization] = Field(
+        description="one generalization case, or a list of them (each run in turn)")
     epochs: Int = Field(5, ge=1)
     batch_size: Int = Field(64, ge=1)
     learning_rate: Float = Field(1e-3, gt=0)
@@ -122,6 +129,13 @@ class StudyConfig(StrictModel):
                 raise ValueError(f"{name!r} is not an eigenvector codec (known: "
                                  f"{', '.join(EIGEN_CODECS)}); the full-channel codecs of "
                                  "linksim.codecs do not read eigenvectors")
+        return v
+
+    @field_validator("generalization")
+    @classmethod
+    def _cases(cls, v):
+        if isinstance(v, list) and not v:
+            raise ValueError("give at least one case")
         return v
 
     @model_validator(mode="after")

@@ -110,7 +110,7 @@ def _etype2_rows(cfg: StudyConfig, name: str, d: dict, snr: float) -> tuple[list
 
 
 def run_study(channels_by_name: dict[str, tuple[np.ndarray, np.ndarray]], cfg: StudyConfig,
-              seed: int | None = None) -> pd.DataFrame:
+              seed: int | None = None, trained: dict | None = None) -> pd.DataFrame:
     """Run the study (module docstring).
 
     Parameters
@@ -122,6 +122,11 @@ def run_study(channels_by_name: dict[str, tuple[np.ndarray, np.ndarray]], cfg: S
     cfg : StudyConfig
     seed : int or None
         Root of every random stream (initial weights, batches, mixes); ``None``: ``cfg.seed``.
+    trained : dict or None
+        Deployed codec pairs already trained, by ``(codec, bin, loss, training type, train
+        sets)``; filled with the ones this call trains. Several cases (or calls) that train the
+        same model share it (same seed, same data: the same weights), e.g. Case 2 reuses Case
+        1's model of its training set.
 
     Returns
     -------
@@ -132,6 +137,11 @@ def run_study(channels_by_name: dict[str, tuple[np.ndarray, np.ndarray]], cfg: S
     LinksimInputError
         Bad configuration against the data (naming the field) or malformed channels.
     """
+    trained = {} if trained is None else trained
+    if isinstance(cfg.generalization, list):  # several cases: one study each, rows stacked
+        return pd.concat([run_study(channels_by_name, cfg.model_copy(update={"generalization": g}),
+                                    seed, trained) for g in cfg.generalization],
+                         ignore_index=True)
     seed = cfg.seed if seed is None else int(seed)
     data = _prepare(channels_by_name, cfg)
     snr = 10.0 ** (cfg.snr_db / 10.0)
@@ -158,14 +168,18 @@ def run_study(channels_by_name: dict[str, tuple[np.ndarray, np.ndarray]], cfg: S
             for bin_name, budget in budgets.items():
                 m = codeword_length(budget, cfg.quantizer_bits)
                 for loss in cfg.losses:
-                    for ttype in cfg.training_types:
-                        settings = FitSettings(
-                            cfg.epochs, cfg.batch_size, cfg.learning_rate,
-                            derive_seed(seed, "tr38843", codec, bin_name, loss, ttype, *train),
-                            cfg.quantizer_bits)
-                        dep = train_codec_pair(
-                            lambda sd, c=codec, m=m: build_eigen_codec(c, s, nt, cfg.rank, m, sd),
-                            x, ttype, loss, settings)
+                    for ttype in cfg.generalization.training_types or cfg.training_types:
+                        key = (codec, bin_name, loss, ttype, train)
+                        if key not in trained:
+                            settings = FitSettings(
+                                cfg.epochs, cfg.batch_size, cfg.learning_rate,
+                                derive_seed(seed, "tr38843", codec, bin_name, loss, ttype,
+                                            *train), cfg.quantizer_bits)
+                            trained[key] = train_codec_pair(
+                                lambda sd, c=codec, m=m: build_eigen_codec(c, s, nt, cfg.rank, m,
+                                                                           sd),
+                                x, ttype, loss, settings)
+                        dep = trained[key]
                         info = {"method": f"{codec} {ttype}", "kind": "ai", "codec": codec,
                                 "loss": loss, "training_type": ttype, "bin": bin_name,
                                 "payload_bits": m * cfg.quantizer_bits, "budget_bits": budget,
