@@ -111,6 +111,11 @@ class ChannelFamily(ABC):
         """A split read from the file a scenario data set ``cfg`` names: ``(dataset, file)``."""
         raise ValueError(f"{self.name} data sets are generated, not read from files")
 
+    def cached_bytes_per_sample(self, cfg) -> int:
+        """Bytes one generated sample of scenario data set ``cfg`` takes in the channel cache
+        (the up-front size guard, :mod:`linksim.resources`); 0: nothing is cached."""
+        return 0
+
 
 class UMaFamily(ChannelFamily):
     """TR 38.901 UMa / UMi NLOS through Sionna (:mod:`linksim.channels.uma`), stored as CIR:
@@ -151,6 +156,14 @@ class UMaFamily(ChannelFamily):
                          {"a": ((n, *shape), np.complex64), "tau": ((n, shape[-1]), np.float32)},
                          {"frequencies_hz": freqs}, {},
                          self._blocks(g, n, seed, settings.sionna_batch, progress), meta)
+
+    def cached_bytes_per_sample(self, cfg) -> int:
+        """The CIR: ``a [Nr, Nt, P]`` complex64 and ``tau [P]`` float32 of the ``P`` paths of
+        the scenario (UMa 24, UMi 23)."""
+        from linksim.channels.uma import NUM_PATHS
+
+        paths = NUM_PATHS[cfg.scenario]
+        return paths * (cfg.num_ue_antennas * cfg.num_bs_antennas * 8 + 4)
 
     @staticmethod
     def _meta(g: dict) -> dict:
@@ -236,6 +249,11 @@ class Cost2100Family(ChannelFamily):
         from linksim.channels.cost2100 import GENERATOR_VERSION
 
         return GENERATOR_VERSION
+
+    def cached_bytes_per_sample(self, cfg) -> int:
+        """The truncated angular-delay channel ``[Na, Nt]`` complex64 and its kept energy
+        (float32)."""
+        return cfg.num_delay_rows * cfg.num_bs_antennas * 8 + 4
 
     def plan(self, g: dict, n: int, seed: int, settings: GenerationSettings,
              progress: bool = False) -> SplitPlan:

@@ -14,25 +14,18 @@ from pathlib import Path
 
 from linksim.errors import LinksimInputError
 
-#: Paths per UMa NLOS link kept in the cache (the CIR ``a`` and ``tau`` arrays; 20 clusters
-#: with the two strongest split into sub-clusters give 24).
-UMA_PATHS = 24
-#: The same for UMi NLOS (19 clusters).
-UMI_PATHS = 23
 #: Float32 copies of a split's codec inputs ``[N, Na, Nt, 2]`` a run may hold at once (inputs,
 #: normalised inputs, estimates).
 INPUT_COPIES = 3
 
 
 def split_disk_bytes(cfg, n: int) -> int:
-    """Bytes of ``n`` generated samples of data set ``cfg`` in the channel cache (0 for the
-    ``csinet_mat`` family, whose files are given)."""
-    if cfg.family == "uma":
-        paths = UMA_PATHS if cfg.scenario == "uma" else UMI_PATHS
-        return n * (paths * cfg.num_ue_antennas * cfg.num_bs_antennas * 8 + paths * 4)
-    if cfg.family == "cost2100":
-        return n * (cfg.num_delay_rows * cfg.num_bs_antennas * 8 + 4)
-    return 0
+    """Bytes of ``n`` generated samples of data set ``cfg`` in the channel cache, as its family
+    counts them (:meth:`linksim.channels.families.ChannelFamily.cached_bytes_per_sample`; 0 for
+    a family whose files are given)."""
+    from linksim.channels.families import family_for
+
+    return n * family_for(cfg).cached_bytes_per_sample(cfg)
 
 
 def split_memory_bytes(cfg, n: int, num_rows: int, on_disk: bool) -> int:

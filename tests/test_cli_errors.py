@@ -221,3 +221,20 @@ def test_resource_estimates():
         check_resources(splits, 32, Path("/nonexistent"), memory=10**12, free=10**6)
     cached = [("indoor", "train", cfg, 10_000, False, True)]
     assert check_resources(cached, 32, Path("/x"), memory=10**12, free=10**6)["disk_bytes"] == 0
+
+
+def test_each_family_counts_its_cached_bytes():
+    """The size guard asks the family: UMa (UMi) keeps 24 (23) paths' gains per antenna pair and delays, COST2100
+    its kept rows and their energy, a read family nothing."""
+    from types import SimpleNamespace
+
+    from linksim.resources import split_disk_bytes
+
+    uma = SimpleNamespace(family="uma", num_bs_antennas=16, scenario="uma", num_ue_antennas=1)
+    umi = SimpleNamespace(family="uma", num_bs_antennas=32, scenario="umi", num_ue_antennas=4)
+    cost = SimpleNamespace(family="cost2100", num_bs_antennas=32, num_delay_rows=32)
+    mat = SimpleNamespace(family="csinet_mat", num_bs_antennas=32, num_delay_rows=32)
+    assert split_disk_bytes(uma, 10) == 10 * 24 * (16 * 8 + 4)
+    assert split_disk_bytes(umi, 10) == 10 * 23 * (4 * 32 * 8 + 4)  # UMi: 23 paths, Nr = 4
+    assert split_disk_bytes(cost, 10) == 10 * (32 * 32 * 8 + 4)
+    assert split_disk_bytes(mat, 10) == 0

@@ -73,6 +73,25 @@ def test_fast_subband_eigenvectors_are_eigenvectors(batch):
     np.testing.assert_allclose(e, e0, rtol=1e-5)
 
 
+def test_reference_of_a_rebuilt_channel_uses_the_small_blocks(batch):
+    """A true channel with no energy outside the kept rows (a COST2100-style data set) gets its
+    subband covariances and eigenvectors from the r x Nt blocks: the same as from the
+    definitions; a batch that mixes such samples with others gets each from its own route."""
+    h, h_ad, _ = batch
+    nc = h.shape[1]
+    rebuilt = transforms.rebuild_space_frequency(h_ad, nc)
+    mixed = np.where(np.arange(len(h))[:, None, None] % 2 == 0, rebuilt, h)
+    for channel in (rebuilt, mixed):
+        ref = metrics.ChannelReference(channel, h_ad.shape[1], 12, 10.0)
+        v0, e0 = precoding.subband_principal_eigenvectors(channel, 12)
+        cov0 = precoding.subband_covariances(channel, 12)
+        scale = np.abs(cov0).max(axis=(2, 3), keepdims=True)
+        np.testing.assert_allclose(ref.cov / scale, cov0 / scale, atol=1e-5)
+        np.testing.assert_allclose(np.abs(np.sum(ref.v.conj() * v0, axis=-1)) ** 2, 1.0,
+                                   atol=1e-5)
+        np.testing.assert_allclose(ref.v_energy, e0, rtol=1e-5)
+
+
 def test_close_eigenvalues_fall_back_to_eigh():
     """Top eigenvalues 1 and 0.999: power iteration cannot separate them in its steps, the
     residual check sends them to eigh, and the result is still the principal eigenvector."""

@@ -43,9 +43,9 @@ models share one base network; saving writes the BS model (``decoder.keras``) on
 BS and meta-learning compute on the device of the base network's weights.
 
 Modules: the fixed parts (coordinates, Fourier features, domain transform, fitting loss) are in
-:mod:`linksim.codecs.csiinr_grid`, the inner loop and meta-learning in
-:mod:`linksim.codecs.csiinr_meta`; this module holds the Keras layers and the codec, and
-re-exports the rest.
+:mod:`linksim.codecs.csiinr_grid`, the inner loop, the UE's layer around it
+(:class:`ModulationFit`) and meta-learning in :mod:`linksim.codecs.csiinr_meta`; this module
+holds the base network and the codec, and re-exports the rest.
 """
 
 from __future__ import annotations
@@ -67,7 +67,13 @@ from linksim.codecs.csiinr_grid import (  # noqa: F401  (re-exported)
     sf_to_ad_matrices,
     unitary_dft,
 )
-from linksim.codecs.csiinr_meta import inner_loop, meta_loss, meta_train, torch_backend
+from linksim.codecs.csiinr_meta import (
+    ModulationFit,
+    inner_loop,
+    meta_loss,
+    meta_train,
+    torch_backend,
+)
 from linksim.errors import LinksimInputError
 from linksim.learning.device import as_tensor, on_weights_device, weights_device
 
@@ -251,46 +257,6 @@ class ModulatedSiren(keras.layers.Layer):
     def count_macs(self) -> int:
         """Multiply-accumulates of decoding one CSI (Algorithm 3)."""
         return sum(self.macs_by_part().values())
-
-
-
-@keras.saving.register_keras_serializable(package="linksim")
-class ModulationFit(keras.layers.Layer):
-    """UE (seed Algorithm 2): CSI ``[b, Na, Nt, 2]`` -> codeword ``[b, M]`` by gradient steps.
-
-    In Keras training mode (``training=True``) the steps stay in the autograd graph
-    (``second_order``: MAML) or are cut (first order).
-
-    Parameters
-    ----------
-    inr : ModulatedSiren
-        The shared base network (its weights are the UE's weights).
-    steps : int
-        ``s_in``.
-    second_order : bool
-        Differentiate through the inner steps in training mode.
-    """
-
-    #: Cost of one inner step in forward passes (forward + backward ~ 2 forward; convention).
-    STEP_COST = 3
-
-    def __init__(self, inr: ModulatedSiren, steps: int = 3, second_order: bool = True, **kwargs):
-        super().__init__(**kwargs)
-        self.inr = inr
-        self.steps = int(steps)
-        self.second_order = bool(second_order)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.inr.codeword_length)
-
-    def call(self, x, training=None):
-        keep = bool(training) and self.second_order
-        return inner_loop(self.inr, self.inr.targets(x), self.steps, keep_graph=keep,
-                          detach_result=not training)
-
-    def count_macs(self) -> int:
-        """UE multiply-accumulates per CSI: ``steps x 3 x`` one decoding (forward+backward)."""
-        return self.steps * self.STEP_COST * self.inr.count_macs()
 
 
 

@@ -1,6 +1,7 @@
 """CSI-INR's gradient steps (:mod:`linksim.codecs.csiinr`): the inner loop on the codewords
-(seed Algorithm 2, the UE; also the inner steps of meta-training) and the meta-learning of the
-base and modulation networks (Algorithm 1).
+(seed Algorithm 2, the UE; also the inner steps of meta-training), the UE's Keras layer that
+runs it (:class:`ModulationFit`) and the meta-learning of the base and modulation networks
+(Algorithm 1).
 
 Both need ``torch.autograd.grad`` (Keras on the PyTorch backend). They run where the base
 network's weights are (:func:`linksim.learning.device.weights_device`): codewords, targets and batches
@@ -12,12 +13,16 @@ from __future__ import annotations
 import copy
 import math
 import time
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
 
 from linksim.codecs.csiinr_grid import fitting_loss
 from linksim.learning.device import on_weights_device
+
+if TYPE_CHECKING:
+    from linksim.codecs.csiinr import ModulatedSiren
 
 
 def torch_backend():
@@ -65,6 +70,45 @@ def inner_loop(inr, y, steps: int, keep_graph: bool = False,
                 m = m.detach().requires_grad_(True)
     return m.detach() if detach_result else m
 
+
+
+@keras.saving.register_keras_serializable(package="linksim")
+class ModulationFit(keras.layers.Layer):
+    """UE (seed Algorithm 2): CSI ``[b, Na, Nt, 2]`` -> codeword ``[b, M]`` by gradient steps.
+
+    In Keras training mode (``training=True``) the steps stay in the autograd graph
+    (``second_order``: MAML) or are cut (first order).
+
+    Parameters
+    ----------
+    inr : ModulatedSiren
+        The shared base network (its weights are the UE's weights).
+    steps : int
+        ``s_in``.
+    second_order : bool
+        Differentiate through the inner steps in training mode.
+    """
+
+    #: Cost of one inner step in forward passes (forward + backward ~ 2 forward; convention).
+    STEP_COST = 3
+
+    def __init__(self, inr: ModulatedSiren, steps: int = 3, second_order: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.inr = inr
+        self.steps = int(steps)
+        self.second_order = bool(second_order)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.inr.codeword_length)
+
+    def call(self, x, training=None):
+        keep = bool(training) and self.second_order
+        return inner_loop(self.inr, self.inr.targets(x), self.steps, keep_graph=keep,
+                          detach_result=not training)
+
+    def count_macs(self) -> int:
+        """UE multiply-accumulates per CSI: ``steps x 3 x`` one decoding (forward+backward)."""
+        return self.steps * self.STEP_COST * self.inr.count_macs()
 
 
 def meta_loss(codec, y):

@@ -24,6 +24,8 @@ numbers. Definitions (see docs/conventions.md):
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from linksim.phy.precoding import beam_power, subband_principal_eigenvectors
@@ -202,6 +204,7 @@ class ChannelReference:
         self.num_rows, self.subband_size = num_rows, subband_size
         self.downlink_snr_db = downlink_snr_db
         _, nc, nt = h.shape
+        self.basis = precoding.subband_basis(nc, num_rows, subband_size)
         (self.tail, self.h_ad, self.hn2, self._h_im, self.cov, self.v,
          self.v_energy) = over_samples(self._part, len(h))
         self.energy_ad = np.sum(abs2(self.h_ad), axis=(1, 2), dtype=np.float64)
@@ -209,13 +212,11 @@ class ChannelReference:
         self.p_elem = self.hn2.mean(axis=-1) / nt
         # h and -j h as real [b, Nc, 2 Nt]: Re and Im of h_hat_k^H h_k are real dot products
         self._h_re = self.h.view(np.float32)
-        self.basis = precoding.subband_basis(nc, num_rows, subband_size)
 
     def _part(self, sl: slice) -> tuple[np.ndarray, ...]:
         """The per-sample work on samples ``sl`` (one thread of :func:`over_samples`)."""
         import scipy.fft
 
-        from linksim.phy import precoding
 
         h = self.h[sl]
         h_d = scipy.fft.ifft(h, axis=-2, norm="ortho", workers=1)
@@ -223,9 +224,37 @@ class ChannelReference:
         h_ad = scipy.fft.fft(h_d[:, :self.num_rows], axis=-1, norm="ortho",
                              workers=1).astype(np.complex64)
         h_im = (-1j * h).astype(np.complex64).view(np.float32)
-        cov = precoding.subband_covariances(h, self.subband_size)
-        return (tail, h_ad, _self_dot(h), h_im, cov,
-                *precoding.principal_eigenvectors_hermitian(cov))
+        hn2 = _self_dot(h)
+        return (tail, h_ad, hn2, h_im,
+                *self._subbands(h, h_ad, tail <= TAIL_EXACT * hn2.sum(axis=-1)))
+
+    def _subbands(self, h: np.ndarray, h_ad: np.ndarray, exact: np.ndarray
+                  ) -> tuple[np.ndarray, ...]:
+        """Covariance ``[n, S, Nt, Nt]``, principal eigenvector ``[n, S, Nt]`` complex64 and
+        energy ``[n, S]`` float64 of each subband of ``h [n, Nc, Nt]``; from the ``r x Nt``
+        blocks of :class:`linksim.phy.precoding.SubbandBasis` where ``exact [n]`` (no energy
+        outside the ``Na`` kept delay rows: the channel is the rebuild of ``h_ad``), from the
+        ``Nt x Nt`` covariances elsewhere."""
+        from linksim.phy import precoding
+
+        n, nt, s = len(h), h.shape[-1], self.basis.num_subbands
+        cov = np.empty((n, s, nt, nt), np.complex64)
+        v, energy = np.empty((n, s, nt), np.complex64), np.empty((n, s))
+        if exact.any():
+            b = np.ascontiguousarray(precoding.subband_blocks_ad(h_ad[exact], self.basis))
+            cov[exact] = np.matmul(np.swapaxes(b, -1, -2), b.conj())
+            v[exact], energy[exact] = precoding.principal_eigenvectors_of_gram(b)
+        if not exact.all():
+            cov[~exact] = precoding.subband_covariances(h[~exact], self.subband_size)
+            v[~exact], energy[~exact] = precoding.principal_eigenvectors_hermitian(cov[~exact])
+        return cov, v, energy
+
+
+#: A true channel whose energy outside the ``Na`` kept delay rows is at most this fraction of
+#: its energy is taken as the rebuild of those rows (:meth:`ChannelReference._subbands`): the
+#: cross terms of what is dropped are below 1e-6 of the covariances, far under the 1e-4 to
+#: which the metrics are checked. float32 rounding of a rebuilt channel leaves ~1e-14.
+TAIL_EXACT = 1e-12
 
 
 #: Samples whose rebuilt space-frequency channel (``Nc Nt`` complex64 each) is formed at a time
@@ -246,22 +275,36 @@ def threads() -> int:
     return max(1, transforms.FFT_WORKERS)
 
 
+#: Largest part of a batch that :func:`over_samples` hands to a thread at once: the subband
+#: blocks of 64 samples (``[64, S, r, Nt]`` complex64, 2.2 MB at 22 subbands, rank 6 and 32
+#: antennas) stay in cache between the steps that read them.
+PART_SAMPLES = 64
+
+
+@functools.lru_cache(maxsize=4)
+def _pool(workers: int):
+    """A thread pool of ``workers`` threads, kept for the life of the process (starting threads
+    and finding the BLAS libraries cost ~10 ms a call, ~30 calls per sweep batch)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadPoolExecutor(workers, thread_name_prefix="linksim-metrics"), ThreadpoolController()
+
+
 def over_samples(fn, n: int) -> tuple[np.ndarray, ...]:
     """``fn(slice)`` on parts of a batch of ``n`` samples, on :func:`threads` threads (BLAS
     and FFTs single-threaded inside each, so that they do not compete), its output arrays
     concatenated along the sample axis. ``fn`` returns a tuple of arrays ``[len(slice), ...]``
     and must not draw random numbers (the order of its calls is not fixed)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from threadpoolctl import threadpool_limits
-
     workers = min(threads(), n)
-    size = -(-n // (2 * workers)) if workers > 1 else n
+    size = -(-n // max(2 * workers, -(-n // PART_SAMPLES)))
     parts = [slice(s, min(s + size, n)) for s in range(0, n, size)]
     if workers == 1:
         results = [fn(p) for p in parts]
     else:
-        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        pool, controller = _pool(workers)
+        with controller.limit(limits=1, user_api="blas"):
             results = list(pool.map(fn, parts))
     return tuple(np.concatenate(r) for r in zip(*results, strict=True))
 
@@ -321,9 +364,18 @@ def link_metrics(ref: ChannelReference, *, h_ad_hat: np.ndarray | None = None,
         ``nmse_ad``, ``nmse_sf``, ``rho``, ``beam_power``, ``element_power``, ``channel_power``,
         ``sgcs``, ``se``, ``sgcs_subband``, ``beam_power_eigen``.
     """
+    return _finish_link_metrics(ref, _link_terms(ref, h_ad_hat=h_ad_hat, h_hat=h_hat), rng)
+
+
+def _link_terms(ref: ChannelReference, *, h_ad_hat: np.ndarray | None = None,
+                h_hat: np.ndarray | None = None) -> dict:
+    """The deterministic part of :func:`link_metrics` (no random draws, so it runs on the
+    :func:`over_samples` threads): ``nmse_ad``, ``nmse_sf`` ``[b]``, ``u2``
+    (``|h_hat_k^H h_k|^2``) and ``nh`` (``||h_hat_k||^2``) ``[b, Nc]`` float64, the
+    reconstruction's subband eigenvectors ``v [b, S, Nt]`` complex64, their energies and
+    subband-summed gains on the true channel ``energy, gain_eigen [b, S]`` float64."""
     from linksim.phy import precoding, transforms
 
-    nc = ref.h.shape[1]
     perfect = h_hat is ref.h
     if h_ad_hat is None:
         if h_hat is None:
@@ -349,15 +401,34 @@ def link_metrics(ref: ChannelReference, *, h_ad_hat: np.ndarray | None = None,
         return u2, nh, *precoding.principal_eigenvectors_hermitian(
             precoding.subband_covariances(h_hat[sl], ref.subband_size))
 
-    u2, nh, v, energy = over_samples(part, len(ref.h))
+    out["u2"], out["nh"], out["v"], out["energy"] = over_samples(part, len(ref.h))
+    out["gain_eigen"] = _quadratic_forms(ref.cov, out["v"])
+    return out
+
+
+def _quadratic_forms(cov: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``v_s^H R_s v_s`` of ``cov [b, S, Nt, Nt]`` and ``v [b, S, Nt]`` complex64: ``[b, S]``
+    float64 (the subband-summed gain of beam ``v_s``)."""
+    q = np.matmul(cov, v[..., None])[..., 0]
+    return np.sum((np.conj(v) * q).real, axis=-1, dtype=np.float64)
+
+
+def _finish_link_metrics(ref: ChannelReference, terms: dict, rng: np.random.Generator | None
+                         ) -> dict[str, np.ndarray]:
+    """:func:`link_metrics` from :func:`_link_terms`: the random beams where the reconstruction
+    is zero (drawn from ``rng``) and the per-sample metrics."""
+    from linksim.phy import precoding
+
+    nc = ref.h.shape[1]
+    u2, nh, v, energy = terms["u2"], terms["nh"], terms["v"], terms["energy"]
+    out = {"nmse_ad": terms["nmse_ad"], "nmse_sf": terms["nmse_sf"]}
     den = np.sqrt(nh * ref.hn2)
     out["rho"] = np.divide(np.sqrt(u2), den, out=np.zeros_like(den), where=den > 0).mean(-1)
     # MRT w = h_hat / ||h_hat||: |h^H w|^2 = |u|^2 / ||h_hat||^2; a random beam where h_hat = 0
     empty = np.sqrt(nh) <= 1e-30
     g = np.divide(u2, nh, out=np.zeros_like(u2), where=~empty)
     if np.any(empty):
-        w = precoding.random_beams((int(empty.sum()), 1, ref.h.shape[-1]), rng)
-        g[empty] = precoding.beam_power(ref.h[empty][:, None], w)[:, 0]
+        g[empty] = _random_beam_gain(ref, empty, rng)
     snr = 10.0 ** (ref.downlink_snr_db / 10.0)
     out.update({
         "beam_power": g.mean(axis=-1),
@@ -369,13 +440,32 @@ def link_metrics(ref: ChannelReference, *, h_ad_hat: np.ndarray | None = None,
     # SGCS of the reconstruction's subband eigenvectors against the true ones, eigen-BF gain
     out["sgcs_subband"] = sgcs_of_eigenvectors(ref.v, v, energy).mean(axis=-1)
     empty = energy <= 1e-60
+    gain = terms["gain_eigen"]
     if np.any(empty):
-        v = v.copy()
-        v[empty] = precoding.random_beams((int(empty.sum()), 1, v.shape[-1]), rng)[:, 0]
-    q = np.matmul(ref.cov, v[..., None])[..., 0]
-    out["beam_power_eigen"] = np.sum((np.conj(v) * q).real, axis=(1, 2),
-                                     dtype=np.float64) / nc
+        gain = gain.copy()
+        w = precoding.random_beams((int(empty.sum()), 1, v.shape[-1]), rng)[:, 0]
+        gain[empty] = _quadratic_forms(ref.cov[empty][:, None], w[:, None])[:, 0]
+    out["beam_power_eigen"] = gain.sum(axis=-1) / nc
     return out
+
+
+def _random_beam_gain(ref: ChannelReference, empty: np.ndarray, rng: np.random.Generator
+                      ) -> np.ndarray:
+    """``|h_k^H w_k|^2`` ``[m]`` float64 on the ``m`` subcarriers where ``empty [b, Nc]`` is
+    set, for isotropically random unit beams ``w_k`` drawn from ``rng`` as
+    :func:`linksim.phy.precoding.random_beams` draws them (same draws): ``|h_k^H r_k|^2 /
+    ||r_k||^2`` with real dot products on float32 views, no beam or channel copy formed where
+    every subcarrier is empty (the no-feedback row)."""
+    from linksim.phy.estimation import complex_normal
+
+    nt = ref.h.shape[-1]
+    r = complex_normal(rng, (int(empty.sum()), nt)).view(np.float32)
+    h_re, h_im = (x.reshape(-1, 2 * nt) for x in (ref._h_re, ref._h_im))
+    if not empty.all():
+        h_re, h_im = h_re[empty.ravel()], h_im[empty.ravel()]
+    u_re = np.einsum("kn,kn->k", r, h_re).astype(np.float64)
+    u_im = np.einsum("kn,kn->k", r, h_im).astype(np.float64)
+    return (u_re * u_re + u_im * u_im) / np.einsum("kn,kn->k", r, r).astype(np.float64)
 
 
 def link_metrics_reference(h: np.ndarray, h_ad: np.ndarray, h_ad_hat: np.ndarray,
