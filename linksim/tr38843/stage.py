@@ -169,7 +169,7 @@ def summary_text(df: pd.DataFrame) -> str:
     out.append(ai.to_string(index=False, float_format=_fmt))
     g = df[(df["kind"] == "ai") & (df["training_type"] == "joint")]
     if df["case"].nunique() > 1 and not g.empty:
-        tab = g.pivot_table(index=["codec", "bin", "train_set", "test_set"], columns="case",
+        tab = g.pivot_table(index=["case", "train_set", "test_set"], columns=["codec", "bin"],
                             values="sgcs_mean", aggfunc="mean")
         out.append("\nGeneralization (joint training, SGCS mean over layers):")
         out.append(tab.to_string(float_format=_fmt))
