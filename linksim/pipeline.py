@@ -138,7 +138,8 @@ class Run(DataStage, ModelZoo):
         self.unit_threads = unit_threads
         #: Units computed and reused (from the caches), by kind: the manifest's ``units``.
         self.units: dict[str, dict[str, int]] = {}
-        #: Sweep cache file of each test set (:func:`linksim.units.chunk_path`), set by the sweep
+        #: Sweep cache file of each sweep unit (test set, or test set x SNR chunk;
+        #: :func:`linksim.units.chunk_path`), set by the sweep
         #: and removed once the run directory is in place.
         self.chunk_files: dict[str, Path] = {}
         self.scenario_path = scenario_path
@@ -163,33 +164,37 @@ class Run(DataStage, ModelZoo):
         one unit per test set; the units a killed run finished are read back from the sweep
         cache (:mod:`linksim.units`) instead of being evaluated again."""
         t0 = time.perf_counter()
-        test_sets = self.sc.evaluation.test_sets
-        self.chunk_files = {t: units.chunk_path(self, t, trained) for t in test_sets}
-        parts = {t: units.load_chunk(p) for t, p in self.chunk_files.items()}
-        for t in test_sets:
-            if parts[t] is not None:
-                self.echo(f"sweep {t}: finished by an earlier, interrupted run "
-                          f"({self.chunk_files[t]})")
-                for msg in parts[t].warnings:
+        chunks = units.sweep_chunks(self.sc)
+        labels = [units.chunk_label(t, snrs) for t, snrs in chunks]
+        self.chunk_files = {label: units.chunk_path(self, t, trained, snrs)
+                            for label, (t, snrs) in zip(labels, chunks, strict=True)}
+        parts = {label: units.load_chunk(p) for label, p in self.chunk_files.items()}
+        for label in labels:
+            if parts[label] is not None:
+                self.echo(f"sweep {label}: finished by an earlier, interrupted run "
+                          f"({self.chunk_files[label]})")
+                for msg in parts[label].warnings:
                     self.warn(msg)
-        todo = [t for t in test_sets if parts[t] is None]
+        todo = [(label, t, snrs) for label, (t, snrs) in zip(labels, chunks, strict=True)
+                if parts[label] is None]
         if isinstance(self.executor, LocalExecutor):
-            for t in todo:
-                parts[t] = run_sweep(self.sc, self.datasets, trained, baselines or [],
-                                     progress=self.progress, warn=self.warn, test_sets=[t])
-                units.save_chunk(self.chunk_files[t], parts[t])
+            for label, t, snrs in todo:
+                parts[label] = run_sweep(self.sc, self.datasets, trained, baselines or [],
+                                         progress=self.progress, warn=self.warn, test_sets=[t],
+                                         snr_points=None if snrs is None else list(snrs))
+                units.save_chunk(self.chunk_files[label], parts[label])
         else:
             done = self.executor.map(
-                [Unit("sweep", t, units.sweep_unit, (self.sc, str(self.cache_dir), t),
-                      threads=self.unit_threads) for t in todo],
+                [Unit("sweep", label, units.sweep_unit, (self.sc, str(self.cache_dir), t, snrs),
+                      threads=self.unit_threads) for label, t, snrs in todo],
                 progress=self.progress, desc="sweep")
-            for t, res in zip(todo, done, strict=True):
-                units.save_chunk(self.chunk_files[t], res)
+            for (label, _, _), res in zip(todo, done, strict=True):
+                units.save_chunk(self.chunk_files[label], res)
                 for msg in res.warnings:
                     self.warn(msg)
-                parts[t] = res
-        self.units["sweep"] = {"computed": len(todo), "reused": len(test_sets) - len(todo)}
-        res = units.merge_sweeps([parts[t] for t in test_sets])
+                parts[label] = res
+        self.units["sweep"] = {"computed": len(todo), "reused": len(labels) - len(todo)}
+        res = units.merge_sweeps([parts[label] for label in labels])
         res.seconds = time.perf_counter() - t0
         self.per_sample, self.energy = res.per_sample, res.energy
         self.range_floors.update(res.range_floors)

@@ -366,6 +366,9 @@ class Execution(StrictModel):
         None, description="Ray head to join (host:port, ray://host:port or auto); none: start "
                           "a local Ray instance")
     unit_threads: Int = Field(1, ge=1, description="CPU threads per unit on Ray")
+    sweep_snrs_per_unit: Int | None = Field(
+        None, ge=1, description="pilot SNR points per sweep unit (test set x SNR chunk); none: "
+                                "one sweep unit per test set. The rows do not depend on it")
 
     @model_validator(mode="after")
     def _address_needs_ray(self) -> Execution:

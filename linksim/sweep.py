@@ -232,7 +232,8 @@ class SweepResult:
 
 
 def run_sweep(sc, datasets: dict, trained: list, baselines: list, progress: bool = False,
-              warn=None, test_sets: list[str] | None = None) -> SweepResult:
+              warn=None, test_sets: list[str] | None = None,
+              snr_points: list[float] | None = None) -> SweepResult:
     """Evaluate ``perfect``, ``no_feedback``, LS, every codec over every link and every
     classical compressor on each of ``sc.evaluation.test_sets`` at each pilot SNR.
 
@@ -251,10 +252,16 @@ def run_sweep(sc, datasets: dict, trained: list, baselines: list, progress: bool
         Evaluate only these of ``sc.evaluation.test_sets`` (one sweep unit of
         :mod:`linksim.units`). Each test set's draws come from its own streams, so the rows of
         a subset equal those of the whole sweep.
+    snr_points : list of float, optional
+        Evaluate only these of ``sc.estimation.pilot_snr_db`` (a sweep chunk). Each SNR point's
+        draws come from streams of its own and ``perfect`` / ``no_feedback`` do not depend on
+        the SNR, so the rows of a chunk equal those of the whole sweep at its points.
     """
     t0 = time.perf_counter()
     ev, na = sc.evaluation, sc.preprocessing.num_delay_rows
-    snrs = sc.estimation.pilot_snr_db
+    snrs = sc.estimation.pilot_snr_db if snr_points is None else list(snr_points)
+    if not set(snrs) <= set(sc.estimation.pilot_snr_db):
+        raise ValueError(f"snr_points {snrs} not all in estimation.pilot_snr_db")
     res = SweepResult(pd.DataFrame())
     rows: list[dict] = []
     test_sets = ev.test_sets if test_sets is None else test_sets

@@ -6,7 +6,8 @@ Units (run by an executor of :mod:`linksim.executor`):
   (:func:`data_unit`);
 * **train**: training one model (codec x CR x training set x training link) into the model
   cache (:func:`train_unit`); a fine-tune runs after its base, in a second wave;
-* **sweep**: evaluating every method on one test set at every pilot SNR (:func:`sweep_unit`).
+* **sweep**: evaluating every method on one test set at every pilot SNR, or at a chunk of
+  ``execution.sweep_snrs_per_unit`` of them (:func:`sweep_unit`, :func:`sweep_chunks`).
 
 Data and models were already cached by a key of everything that determines them. A sweep unit's
 result is cached too, as ``<cache>/sweep/<run name>-<test set>-<key>.pkl`` (:func:`chunk_path`),
@@ -78,9 +79,28 @@ def train_unit(sc, cache_dir: str, tags: list[str], retrain: bool = False) -> li
     return tags
 
 
-def sweep_unit(sc, cache_dir: str, test_set: str) -> SweepResult:
-    """Every method on test set ``test_set`` at every pilot SNR, the models and data read from
-    the caches (:func:`linksim.sweep.run_sweep` restricted to one test set)."""
+def sweep_chunks(sc) -> list[tuple[str, tuple[float, ...] | None]]:
+    """The sweep units of scenario ``sc``, in the order of the whole sweep's rows: ``(test set,
+    SNR points)``, with ``None`` for all points (``execution.sweep_snrs_per_unit`` unset) or
+    consecutive chunks of that many points."""
+    k = sc.execution.sweep_snrs_per_unit
+    snrs = list(sc.estimation.pilot_snr_db)
+    if k is None or k >= len(snrs):
+        return [(t, None) for t in sc.evaluation.test_sets]
+    return [(t, tuple(snrs[i:i + k])) for t in sc.evaluation.test_sets
+            for i in range(0, len(snrs), k)]
+
+
+def chunk_label(test_set: str, snrs: tuple[float, ...] | None) -> str:
+    """A sweep unit's name: the test set, plus its SNR points when it has a chunk of them."""
+    return test_set if snrs is None else f"{test_set}@{','.join(f'{s:g}' for s in snrs)}dB"
+
+
+def sweep_unit(sc, cache_dir: str, test_set: str,
+               snrs: tuple[float, ...] | None = None) -> SweepResult:
+    """Every method on test set ``test_set`` at every pilot SNR (or at ``snrs``), the models and
+    data read from the caches (:func:`linksim.sweep.run_sweep` restricted to one test set and
+    SNR chunk)."""
     from linksim.sweep import run_sweep
 
     run = _worker_run(sc, cache_dir)
@@ -89,7 +109,8 @@ def sweep_unit(sc, cache_dir: str, test_set: str) -> SweepResult:
         with tempfile.TemporaryDirectory() as tmp:
             trained = run.train_codecs(Path(tmp))
         classical = run.fit_baselines()
-        return run_sweep(sc, run.datasets, trained, classical, test_sets=[test_set])
+        return run_sweep(sc, run.datasets, trained, classical, test_sets=[test_set],
+                         snr_points=None if snrs is None else list(snrs))
     finally:
         run.close()
 
@@ -110,7 +131,8 @@ def code_digest() -> str:
     return h.hexdigest()[:16]
 
 
-def chunk_path(run, test_set: str, trained: list) -> Path:
+def chunk_path(run, test_set: str, trained: list,
+               snrs: tuple[float, ...] | None = None) -> Path:
     """Cache file of the sweep unit of ``test_set`` in ``run`` (after its data, models and
     classical compressors are in place): keyed by the scenario (less its name and output
     directory), the model cache entries and data files the unit reads, the classical
@@ -118,13 +140,14 @@ def chunk_path(run, test_set: str, trained: list) -> Path:
     from linksim.versions import package_versions
 
     scenario = run.sc.model_dump(mode="json", exclude={"name", "output_dir", "execution"})
-    key = {"scenario": scenario, "test_set": test_set,
+    key = {"scenario": scenario, "test_set": test_set, **({} if snrs is None else {"snrs": snrs}),
            "models": [tc.model_dir.name for tc in trained],
            "data": {k: v["path"] for k, v in sorted(run.dataset_files.items())},
            "baselines": run.baseline_states,
            "versions": package_versions(), "code": code_digest()}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
-    return run.cache_dir / "sweep" / f"{run.sc.name}-{test_set}-{digest[:16]}.pkl"
+    chunk = "" if snrs is None else f"-{len(snrs)}snr"
+    return run.cache_dir / "sweep" / f"{run.sc.name}-{test_set}{chunk}-{digest[:16]}.pkl"
 
 
 def save_chunk(path: Path, res: SweepResult) -> None:
@@ -174,7 +197,8 @@ def merge_sweeps(parts: list[SweepResult]) -> SweepResult:
         out.energy.update(part.energy)
         for model, floors in part.range_floors.items():
             out.range_floors.setdefault(model, {}).update(floors)
-        out.warnings.extend(part.warnings)
+        # the chunks of one test set warn alike (range floors): each message once
+        out.warnings.extend(w for w in part.warnings if w not in out.warnings)
         out.seconds += part.seconds
     if frames:
         out.rows = pd.concat(frames, ignore_index=True).reindex(columns=RESULT_COLUMNS)

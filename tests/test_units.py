@@ -83,7 +83,31 @@ def test_sweep_units_equal_one_sweep(tmp_path):
     pd.testing.assert_frame_equal(whole.rows, parts.rows)
     assert per_sample_equal(whole.per_sample, parts.per_sample)
     assert whole.energy == parts.energy and whole.range_floors == parts.range_floors
+    # test set x SNR chunks ([0, 20] and [40] dB): the same rows again
+    from linksim.units import sweep_chunks
+
+    sc = run.sc.model_copy(update={"execution": run.sc.execution.model_copy(
+        update={"sweep_snrs_per_unit": 2})})
+    chunks = sweep_chunks(sc)
+    assert chunks == [("uma_small", (0.0, 20.0)), ("uma_small", (40.0,)),
+                      ("uma_b", (0.0, 20.0)), ("uma_b", (40.0,))]
+    parts = merge_sweeps([run_sweep(sc, run.datasets, trained, classical, test_sets=[t],
+                                    snr_points=list(snrs)) for t, snrs in chunks])
+    pd.testing.assert_frame_equal(whole.rows, parts.rows)
+    assert per_sample_equal(whole.per_sample, parts.per_sample)
+    assert whole.energy == parts.energy and whole.range_floors == parts.range_floors
     run.close()
+
+
+def test_snr_chunked_run_equals_the_run_by_test_set(tmp_path):
+    """``execution.sweep_snrs_per_unit`` cuts the sweep into test set x SNR units: same bytes."""
+    _, whole = _run(scenarios.write(tmp_path, TWO_SETS))
+    _, chunked = _run(scenarios.write(tmp_path, {**TWO_SETS, "execution": {
+        "sweep_snrs_per_unit": 2}}, name="chunked.yaml"))
+    assert (whole / "results.csv").read_bytes() == (chunked / "results.csv").read_bytes()
+    units = json.loads((chunked / "manifest.json").read_text())["units"]
+    assert units["sweep"] == {"computed": 4, "reused": 0}
+    assert units["train"]["computed"] == 0  # the models of the first run, from the cache
 
 
 def test_local_executor_runs_units_in_order():
