@@ -362,6 +362,7 @@ def iter_ad_tasks(
     workers: int = 1,
     task_size: int = 256,
     pool_min: int = 0,
+    start: int = 0,
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """The samples of :func:`generate_cost2100_ad`, task by task and in order.
 
@@ -384,6 +385,9 @@ def iter_ad_tasks(
         Samples per task; no effect on the samples.
     pool_min : int
         Fewest samples worth a pool (one costs seconds to start).
+    start : int
+        First sample (a multiple of :data:`RNG_BLOCK`): only samples ``start:n`` are drawn,
+        the same as those of a draw from 0 (a shard of a split).
     """
     env = get_environment(environment)
     n = int(n)
@@ -393,9 +397,11 @@ def iter_ad_tasks(
         raise ValueError("seed must be >= 0")
     if not 1 <= num_delay_rows <= num_subcarriers:
         raise ValueError("need 1 <= num_delay_rows <= num_subcarriers")
+    if int(start) < 0 or int(start) % RNG_BLOCK:
+        raise ValueError(f"start must be a non-negative multiple of {RNG_BLOCK}")
     nt, nc, na = int(num_bs_antennas), int(num_subcarriers), int(num_delay_rows)
     step = max(RNG_BLOCK, -(-int(task_size) // RNG_BLOCK) * RNG_BLOCK)
-    tasks = [(s, min(n, s + step)) for s in range(0, n, step)]
+    tasks = [(s, min(n, s + step)) for s in range(int(start), n, step)]
     args = (int(seed), env, nt, nc, float(bandwidth_hz), na)
     workers = int(workers)
     if workers <= 1 or len(tasks) <= 1 or n < pool_min:

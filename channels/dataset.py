@@ -124,6 +124,14 @@ def generate_to_file(generator_config: dict, split: str, n: int, seed: int, path
         ``path``.
     """
     plan = family_for(generator_config).plan(generator_config, n, seed, _settings(), progress)
+    return write_plan(plan, split, n, path)
+
+
+def write_plan(plan, split: str, n: int, path: Path, offset: int = 0) -> Path:
+    """Write the ``n`` samples of ``plan``'s blocks (a
+    :class:`~linksim.channels.families.SplitPlan` whose per-sample arrays hold ``n`` rows;
+    block starts counted from ``offset``) into the data set file ``path``, atomically, with
+    ``meta["split"] = split`` and the arrays' checksums (:func:`generate_to_file`)."""
     with h5_for_writing(path) as f:
         write_header(f, plan.kind.format, plan.kind.format_version, plan.attrs)
         out = {k: create_array(f, k, shape=shape, dtype=dtype)
@@ -136,6 +144,7 @@ def generate_to_file(generator_config: dict, split: str, n: int, seed: int, path
         done = 0
         with contextlib.closing(plan.blocks) as blocks:  # stops a process pool on errors
             for start, block in blocks:
+                start -= offset
                 if start != done:
                     raise RuntimeError(f"generation block at sample {start}, expected {done}")
                 for k, v in block.items():
@@ -164,7 +173,8 @@ def load_or_generate(generator_config: dict, split: str, n: int, seed: int,
                      cache_dir: Path | None = None, progress: bool = False, lazy: bool = False
                      ) -> tuple[CirDataset | AdDataset, Path, bool]:
     """Return the cached split if present, else generate it into the cache (streamed to disk
-    block by block, :func:`generate_to_file`) and read it.
+    block by block, :func:`generate_to_file`; from its shard files when a killed sharded
+    generation left some, :mod:`linksim.channels.shards`) and read it.
 
     ``lazy=True`` returns the split with its arrays on disk (:func:`read_dataset`): then
     neither generation nor the returned data set holds the whole split in memory.
@@ -183,7 +193,13 @@ def load_or_generate(generator_config: dict, split: str, n: int, seed: int,
                 aside = move_aside(path)
                 warnings.warn(f"{exc}; moved to {aside} and generated again",
                               CacheRepairWarning, stacklevel=2)
-        generate_to_file(generator_config, split, n, seed, path, progress=progress)
+        from linksim.channels.shards import build_from_shards, shards_present  # built on this
+
+        ranges = shards_present(generator_config, n, path)  # a killed sharded generation's
+        if ranges:
+            build_from_shards(generator_config, split, n, seed, path, ranges, progress)
+        else:
+            generate_to_file(generator_config, split, n, seed, path, progress=progress)
         return read_dataset(path, lazy=lazy), path, False
 
 

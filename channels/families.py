@@ -103,9 +103,21 @@ class ChannelFamily(ABC):
 
     @abstractmethod
     def plan(self, g: dict, n: int, seed: int, settings: GenerationSettings,
-             progress: bool = False) -> SplitPlan:
+             progress: bool = False, samples: tuple[int, int] | None = None,
+             source: Iterator[Block] | None = None) -> SplitPlan:
         """The :class:`SplitPlan` of ``n`` channels of generator config ``g`` drawn with
-        ``seed``; the checks of ``n`` and ``seed`` run when the blocks start."""
+        ``seed``; the checks of ``n`` and ``seed`` run when the blocks start.
+
+        ``samples=(lo, hi)`` draws only the blocks of samples ``lo:hi`` (``lo`` a multiple of
+        :meth:`block_samples`, ``hi`` one too or ``n``: a shard), the same samples as in the
+        whole draw; ``arrays`` stays the whole split's layout. ``source``: blocks drawn before
+        (a split's shards, read back) take the place of the draw, and ``meta`` is the one of
+        the whole draw."""
+
+    def block_samples(self, g: dict, settings: GenerationSettings) -> int:
+        """Samples per generation block of config ``g``: a range of samples starting at a
+        multiple of it can be drawn on its own (:meth:`plan`'s ``samples``)."""
+        raise ValueError(f"{self.name} data sets are not generated in blocks")
 
     def read_split(self, cfg, split: str) -> tuple[AdDataset | CirDataset, Path]:
         """A split read from the file a scenario data set ``cfg`` names: ``(dataset, file)``."""
@@ -139,8 +151,14 @@ class UMaFamily(ChannelFamily):
                     int(panel["n1"]), int(panel["n2"]), panel.get("polarization", "dual")),
                 "num_ue_antennas": int(g.get("num_ue_antennas", 1))}
 
+    def block_samples(self, g: dict, settings: GenerationSettings) -> int:
+        """One Sionna call: ``max(1, sionna_batch // T)`` drops of ``T`` snapshots."""
+        t_n = int(g.get("num_snapshots", 1))
+        return max(1, settings.sionna_batch // t_n) * t_n
+
     def plan(self, g: dict, n: int, seed: int, settings: GenerationSettings,
-             progress: bool = False) -> SplitPlan:
+             progress: bool = False, samples: tuple[int, int] | None = None,
+             source: Iterator[Block] | None = None) -> SplitPlan:
         from linksim.channels.uma import cir_shape, subcarrier_frequencies
 
         def meta() -> dict:
@@ -155,7 +173,9 @@ class UMaFamily(ChannelFamily):
         return SplitPlan(CirDataset,
                          {"a": ((n, *shape), np.complex64), "tau": ((n, shape[-1]), np.float32)},
                          {"frequencies_hz": freqs}, {},
-                         self._blocks(g, n, seed, settings.sionna_batch, progress), meta)
+                         source if source is not None else self._blocks(
+                             g, n, seed, settings.sionna_batch, progress, samples or (0, n)),
+                         meta)
 
     def cached_bytes_per_sample(self, cfg) -> int:
         """The CIR: ``a [Nr, Nt, P]`` complex64 and ``tau [P]`` float32 of the ``P`` paths of
@@ -197,8 +217,9 @@ class UMaFamily(ChannelFamily):
         return meta
 
     @staticmethod
-    def _blocks(g: dict, n: int, seed: int, batch: int, progress: bool) -> Iterator[Block]:
-        """``n`` UMa samples as ``ceil(n / T)`` drops of ``T = num_snapshots`` snapshots, one
+    def _blocks(g: dict, n: int, seed: int, batch: int, progress: bool,
+                samples: tuple[int, int]) -> Iterator[Block]:
+        """Samples ``samples[0]:samples[1]`` of ``n`` UMa samples as ``ceil(n / T)`` drops of ``T = num_snapshots`` snapshots, one
         Sionna call at a time: yields ``(start, {"a": [b, (Nr,) Nt, P] complex64, "tau": [b, P]
         float32})`` for samples ``start:start + b``.
 
@@ -209,7 +230,8 @@ class UMaFamily(ChannelFamily):
         :func:`linksim.channels.uma.generate_uma_series` with ``batch_size=batch // T``
         (reshaped to samples; with ``T = 1`` those of
         :func:`linksim.channels.uma.generate_uma_cir` with ``batch_size=batch``), one call in
-        memory at a time. Path delays are the same for every snapshot of a drop.
+        memory at a time. Path delays are the same for every snapshot of a drop. The first
+        sample is a multiple of a call's samples (:meth:`block_samples`).
         """
         from linksim.channels import uma
         from tqdm.auto import tqdm
@@ -219,20 +241,24 @@ class UMaFamily(ChannelFamily):
         drops = -(-n // t_n)
         per_call = max(1, batch // t_n)
         uma.check_counts(drops, per_call, seed)
+        first, last = samples
+        if first % (per_call * t_n):
+            raise ValueError(f"samples start at {first}, not a multiple of {per_call * t_n}")
+        first_drop, last_drop = first // t_n, min(drops, -(-last // t_n))
         arrays = UMaFamily.arrays(g)
         for note in uma.validity_notes(g["carrier_frequency_hz"], scenario=arrays["scenario"]):
             warnings.warn(note, UserWarning, stacklevel=3)
         calls = uma.iter_series_calls(
-            drops, t_n, dt, num_bs_antennas=g["num_bs_antennas"],
+            last_drop, t_n, dt, first_call=first_drop // per_call, num_bs_antennas=g["num_bs_antennas"],
             carrier_frequency_hz=g["carrier_frequency_hz"],
             ue_speed_mps=(g["ue_speed_mps"], g["ue_speed_mps"]), seed=seed, batch_size=per_call,
             antenna_pattern=g.get("bs_antenna_pattern", "omni"),
             ue_orientation=g.get("ue_orientation", "upright"), device="cpu", **arrays)
-        bar = tqdm(total=drops, desc="generate uma", unit="drop", disable=not progress,
+        bar = tqdm(total=last_drop - first_drop, desc="generate uma", unit="drop", disable=not progress,
                    leave=False)
         with bar:
             for lo, a, tau in calls:
-                start, stop = lo * t_n, min(n, (lo + len(a)) * t_n)
+                start, stop = lo * t_n, min(last, (lo + len(a)) * t_n)
                 yield start, {"a": a.reshape(-1, *a.shape[2:])[:stop - start],
                               "tau": np.repeat(tau, t_n, axis=0)[:stop - start]}
                 bar.update(len(a))
@@ -255,8 +281,15 @@ class Cost2100Family(ChannelFamily):
         (float32)."""
         return cfg.num_delay_rows * cfg.num_bs_antennas * 8 + 4
 
+    def block_samples(self, g: dict, settings: GenerationSettings) -> int:
+        """One task: ``settings.task`` rounded up to a multiple of ``RNG_BLOCK``."""
+        from linksim.channels.cost2100 import RNG_BLOCK
+
+        return max(RNG_BLOCK, -(-int(settings.task) // RNG_BLOCK) * RNG_BLOCK)
+
     def plan(self, g: dict, n: int, seed: int, settings: GenerationSettings,
-             progress: bool = False) -> SplitPlan:
+             progress: bool = False, samples: tuple[int, int] | None = None,
+             source: Iterator[Block] | None = None) -> SplitPlan:
         kept: list[np.ndarray] = []
         version = self.generator_version
 
@@ -273,24 +306,33 @@ class Cost2100Family(ChannelFamily):
         return SplitPlan(AdDataset,
                          {"h_ad": ((n, na, nt), np.complex64), "energy_kept": ((n,), np.float32)},
                          {}, {"num_subcarriers": int(g["num_subcarriers"])},
-                         self._blocks(g, n, seed, settings, kept), meta)
+                         self._kept(source if source is not None else self._blocks(
+                             g, seed, settings, samples or (0, n)), kept), meta)
 
     @staticmethod
-    def _blocks(g: dict, n: int, seed: int, settings: GenerationSettings,
-                kept: list[np.ndarray]) -> Iterator[Block]:
-        """Samples ``0:n`` of :func:`linksim.channels.cost2100.generate_cost2100_ad`, task by
-        task (:func:`linksim.channels.cost2100.iter_ad_tasks`): yields ``(start, {"h_ad":
-        [b, Na, Nt] complex64, "energy_kept": [b] float32})`` and appends each ``energy_kept``
-        block to ``kept``."""
+    def _kept(blocks: Iterator[Block], kept: list[np.ndarray]) -> Iterator[Block]:
+        """``blocks``, appending each ``energy_kept [b] float32`` to ``kept`` (the meta's
+        mean)."""
+        with contextlib.closing(blocks):
+            for start, block in blocks:
+                kept.append(block["energy_kept"])
+                yield start, block
+
+    @staticmethod
+    def _blocks(g: dict, seed: int, settings: GenerationSettings,
+                samples: tuple[int, int]) -> Iterator[Block]:
+        """Samples ``samples[0]:samples[1]`` of
+        :func:`linksim.channels.cost2100.generate_cost2100_ad`, task by task
+        (:func:`linksim.channels.cost2100.iter_ad_tasks`): yields ``(start, {"h_ad":
+        [b, Na, Nt] complex64, "energy_kept": [b] float32})``."""
         from linksim.channels.cost2100 import iter_ad_tasks
 
-        tasks = iter_ad_tasks(n, g["environment"], g["num_bs_antennas"], g["num_subcarriers"],
-                              g["bandwidth_hz"], g["num_delay_rows"], seed,
+        tasks = iter_ad_tasks(samples[1], g["environment"], g["num_bs_antennas"],
+                              g["num_subcarriers"], g["bandwidth_hz"], g["num_delay_rows"], seed,
                               workers=settings.workers, task_size=settings.task,
-                              pool_min=settings.pool_min)
+                              pool_min=settings.pool_min, start=samples[0])
         with contextlib.closing(tasks):  # stops the process pool when the blocks are closed
             for start, h_ad, e in tasks:
-                kept.append(e)
                 yield start, {"h_ad": h_ad, "energy_kept": e}
 
 
@@ -316,7 +358,8 @@ class CsiNetMatFamily(ChannelFamily):
     generated = False
 
     def plan(self, g: dict, n: int, seed: int, settings: GenerationSettings,
-             progress: bool = False) -> SplitPlan:
+             progress: bool = False, samples: tuple[int, int] | None = None,
+             source: Iterator[Block] | None = None) -> SplitPlan:
         raise ValueError("csinet_mat data sets are read from their files, not generated")
 
     def read_split(self, cfg, split: str) -> tuple[AdDataset, Path]:

@@ -216,6 +216,7 @@ def iter_series_calls(
     scenario: str = "uma",
     bs_panel: BsPanel | None = None,
     num_ue_antennas: int = 1,
+    first_call: int = 0,
 ):
     """The Sionna calls of ``n`` drops of ``num_snapshots`` snapshots, one at a time (no
     checks): yields ``(lo, a [b, T, (Nr,) Nt, P] complex64, tau [b, P] float32)`` for drops
@@ -224,7 +225,8 @@ def iter_series_calls(
     when ``bs_panel`` is given), call ``i`` drawn from the generator seeded with
     ``batch_seed(seed, i)`` and holding ``batch_size`` drops (``b`` is smaller only for the
     last call). ``device``: a torch device or its name (``"cuda"`` is the current CUDA
-    device)."""
+    device). ``first_call``: the first call made (drops from ``first_call * batch_size`` on,
+    the same as in a draw from call 0: a shard of a split)."""
     device = sionna_device(device)
     ports = None if bs_panel is None else bs_port_order(bs_panel)
     with torch.no_grad():
@@ -234,7 +236,7 @@ def iter_series_calls(
             device=device
         )
     with seeded_sionna_rng(device) as gen:
-        for i in range(-(-n // batch_size)):
+        for i in range(int(first_call), -(-n // batch_size)):
             with torch.no_grad():
                 gen.manual_seed(batch_seed(seed, i))
                 set_uma_topology(

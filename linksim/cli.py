@@ -251,7 +251,7 @@ def datasets(cache_dir: Path | None) -> None:
 def cache(cache_dir: Path | None, output_dir: Path | None, prune: bool) -> None:
     """List (or --prune) what interrupted runs left behind: unfinished run directories
     (.NAME-STAMP.partial), cache files (.ENTRY.XXXX.tmp) and model directories whose owning
-    process is gone. Work in progress, whose lock is held, is never listed. linksim run
+    process is gone, and data shards whose split is already merged. Work in progress, whose lock is held, is never listed. linksim run
     prunes its own cache and output folder when it starts."""
     from linksim import housekeeping
     from linksim.channels.dataset import default_cache_dir

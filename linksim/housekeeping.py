@@ -7,6 +7,10 @@ Every piece of work in progress is announced by a held lock (:mod:`filelock`):
 - a cache entry's temporary file (``CACHE/.ENTRY.XXXX.tmp``) or model directory
   (``CACHE/models/.ENTRY.XXXX``) by the entry's lock ``ENTRY.lock``, held while it is built.
 
+A data split's shard file (``CACHE/.SPLIT.h5.shard-LO-HI``, :mod:`linksim.channels.shards`)
+is complete when it exists; it is kept for a rerun to reuse while its split is missing, and
+is a leftover once the split's file exists (a merge killed before it removed it).
+
 An item whose lock can be taken at once has no live owner: its process was killed (``kill
 -9``, power loss) before it could clean up. :func:`stale_items` lists such items and
 :func:`prune` removes them; ``linksim run`` prunes its own cache and output directory when it
@@ -16,6 +20,7 @@ starts, and ``linksim cache`` lists or prunes them by hand.
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +80,7 @@ def stale_items(cache_dir: Path | None = None, output_dir: Path | None = None
             entry = p.name[1:-len(".tmp")].rsplit(".", 1)[0]
             if _unowned(cache_dir / f"{entry}.lock"):
                 found.append(StaleItem(p, "unfinished cache file", _size(p)))
+        found += _merged_shards(cache_dir)
         models = cache_dir / "models"
         if models.is_dir():
             for p in sorted(models.glob(".*")):
@@ -82,6 +88,20 @@ def stale_items(cache_dir: Path | None = None, output_dir: Path | None = None
                     entry = p.name[1:].rsplit(".", 1)[0]
                     if _unowned(models / f"{entry}.lock"):
                         found.append(StaleItem(p, "unfinished model directory", _size(p)))
+    return found
+
+
+_SHARD = re.compile(r"\.(?P<split>.+)\.shard-\d+-\d+")
+
+
+def _merged_shards(cache_dir: Path) -> list[StaleItem]:
+    """Shard files of splits whose cache file exists, nobody writing them."""
+    found = []
+    for p in sorted(cache_dir.glob(".*.shard-*")):
+        m = _SHARD.fullmatch(p.name)
+        lock = p.with_name(p.name + ".lock")
+        if m and (cache_dir / m["split"]).is_file() and _unowned(lock):
+            found.append(StaleItem(p, "merged data shard", _size(p), lock))
     return found
 
 

@@ -272,16 +272,24 @@ class Run(DataStage, ModelZoo):
         return trained, df
 
     def run_units_remotely(self) -> None:
-        """Generate the missing data splits, then train the missing models (fine-tunes after
+        """Generate the missing data splits (a large one as shards, then merged), then train the missing models (fine-tunes after
         their bases) as units on :attr:`executor`; the run then loads them from the caches."""
         sc, cache = self.sc, str(self.cache_dir)
         t0 = time.perf_counter()
         splits = self.needed_splits()
-        data = [Unit("data", f"{name}/{split}", units.data_unit, (sc, cache, name, split),
-                     threads=self.unit_threads)
-                for name, split, _ in splits if not self.is_cached(name, split)]
-        self.executor.map(data, progress=self.progress, desc="data")
-        self.units["data"] = {"computed": len(data), "reused": len(splits) - len(data)}
+        missing = [(name, split) for name, split, _ in splits if not self.is_cached(name, split)]
+        ranges = {(name, split): units.split_shards(sc, name, split) for name, split in missing}
+        shards = [Unit("data", f"{name}/{split}[{lo}:{hi}]", units.shard_unit,
+                       (sc, cache, name, split, lo, hi), threads=self.unit_threads)
+                  for (name, split), rs in ranges.items() for lo, hi in rs]
+        self.executor.map(shards, progress=self.progress, desc="data shards")
+        data = [Unit("data", f"{name}/{split}", units.merge_unit, (sc, cache, name, split, rs),
+                     threads=self.unit_threads) if rs else
+                Unit("data", f"{name}/{split}", units.data_unit, (sc, cache, name, split),
+                     threads=self.unit_threads) for (name, split), rs in ranges.items()]
+        self.executor.map(data, progress=self.progress, desc="data")  # sharded: the merges
+        self.units["data"] = {"computed": len(data), "reused": len(splits) - len(data),
+                              "shards": len(shards)}
         plan = self.model_plan()
         todo = [(tag, base) for tag, model_dir, base in plan
                 if self.retrain or not model_dir.exists()]

@@ -3,7 +3,10 @@
 Units (run by an executor of :mod:`linksim.executor`):
 
 * **data**: generating one split of one data set into the data cache
-  (:func:`data_unit`);
+  (:func:`data_unit`); a split of more than one shard
+  (:data:`linksim.channels.shards.SHARD_SAMPLES`) is generated as one unit per shard
+  (:func:`shard_unit`, :func:`split_shards`), then one unit merges them into the split's
+  cache file (:func:`merge_unit`);
 * **train**: training one model (codec x CR x training set x training link) into the model
   cache (:func:`train_unit`); a fine-tune runs after its base, in a second wave;
 * **sweep**: evaluating every method on one test set at every pilot SNR, or at a chunk of
@@ -50,13 +53,64 @@ def _worker_run(sc, cache_dir: str, retrain: bool = False):
     return run
 
 
+def _split_seed(sc, name: str, split: str) -> int:
+    """The seed of split ``split`` of data set ``name`` (as :class:`~linksim.pipeline.Run`
+    draws it)."""
+    return derive_seed(sc.seed, "dataset", name, split)
+
+
+def split_shards(sc, name: str, split: str) -> list[tuple[int, int]]:
+    """The shards ``[(lo, hi), ...]`` of split ``split`` of data set ``name``; empty when the
+    split is generated in one unit (one shard or less, or read from files)."""
+    from linksim.channels.families import family_for
+    from linksim.channels.shards import shard_ranges
+
+    cfg = sc.datasets[name]
+    if not family_for(cfg).generated:
+        return []
+    ranges = shard_ranges(cfg.generator_config(), getattr(cfg, f"n_{split}"))
+    return ranges if len(ranges) > 1 else []
+
+
+def shard_unit(sc, cache_dir: str, name: str, split: str, lo: int, hi: int) -> str:
+    """Generate samples ``lo:hi`` of split ``split`` of data set ``name`` into their shard
+    file beside the split's cache file (a verified one there is kept); returns its path."""
+    from linksim.channels.shards import generate_shard
+
+    g, n, seed, path = _split_file(sc, cache_dir, name, split)
+    return str(generate_shard(g, split, n, seed, path, lo, hi)[0])
+
+
+def merge_unit(sc, cache_dir: str, name: str, split: str,
+               ranges: list[tuple[int, int]]) -> str:
+    """Merge the shards ``ranges`` of split ``split`` of data set ``name`` (any missing one
+    generated here) into the split's cache file, unless it is there; returns its path."""
+    from linksim.channels.dataset import cache_lock
+    from linksim.channels.shards import build_from_shards
+
+    g, n, seed, path = _split_file(sc, cache_dir, name, split)
+    with cache_lock(path):
+        if not path.exists():
+            build_from_shards(g, split, n, seed, path, [tuple(r) for r in ranges])
+    return str(path)
+
+
+def _split_file(sc, cache_dir: str, name: str, split: str) -> tuple[dict, int, int, Path]:
+    """``(generator config, samples, seed, cache file)`` of a generated split."""
+    from linksim.channels.dataset import split_path
+
+    cfg = sc.datasets[name]
+    g, n, seed = cfg.generator_config(), getattr(cfg, f"n_{split}"), _split_seed(sc, name, split)
+    return g, n, seed, split_path(g, split, n, seed, Path(cache_dir))
+
+
 def data_unit(sc, cache_dir: str, name: str, split: str) -> str:
     """Generate split ``split`` of data set ``name`` into the data cache (or find it there);
     returns the file's path."""
     from linksim.data import load_split
 
     cfg = sc.datasets[name]
-    seed = derive_seed(sc.seed, "dataset", name, split)
+    seed = _split_seed(sc, name, split)
     ds, path, _ = load_split(cfg, split, seed, Path(cache_dir), lazy=True)
     close = getattr(ds, "close", None)
     if close is not None:

@@ -183,7 +183,7 @@ def test_ray_run_equals_local_run(tmp_path, ray_executor):
     _, ray_dir = _run(ray_path, executor=ray_executor)
     assert (ray_dir / "results.csv").read_bytes() == (local_dir / "results.csv").read_bytes()
     units = json.loads((ray_dir / "manifest.json").read_text())["units"]
-    assert units == {"data": {"computed": 6, "reused": 0}, "train": {"computed": 2, "reused": 0},
+    assert units == {"data": {"computed": 6, "reused": 0, "shards": 0}, "train": {"computed": 2, "reused": 0},
                      "sweep": {"computed": 2, "reused": 0}}
     assert json.loads((ray_dir / "manifest.json").read_text())["executor"] == "ray"
     for model in (local_dir / "models").iterdir():
