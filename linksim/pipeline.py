@@ -161,7 +161,8 @@ class Run(DataStage, ModelZoo):
     # -- stage 3: sweep -----------------------------------------------------------------------
     def sweep(self, trained: list[TrainedCodec], baselines: list | None = None) -> pd.DataFrame:
         """Evaluate every method on every test set at every pilot SNR (:mod:`linksim.sweep`),
-        one unit per test set; the units a killed run finished are read back from the sweep
+        one unit per test set (or test set x SNR chunk, ``execution.sweep_snrs_per_unit``); the
+        units a killed run finished are read back from the sweep
         cache (:mod:`linksim.units`) instead of being evaluated again."""
         t0 = time.perf_counter()
         chunks = units.sweep_chunks(self.sc)
