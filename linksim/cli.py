@@ -97,9 +97,10 @@ def run(scenario: Path, output_dir: Path | None, retrain: bool, no_progress: boo
             if matrix:
                 click.echo(f"\n{matrix}")
     t = runner.timings
-    study = "study" if sc.tr38843 is not None else "training"
-    click.echo(f"run directory: {run_dir}  (data {t['data_s']:.0f} s, {study} "
-               f"{t['training_s']:.0f} s, sweep {t['sweep_s']:.0f} s, total {t['total_s']:.0f} s)")
+    stages = (("data", "data_s"), ("study" if sc.tr38843 is not None else "training",
+                                   "training_s"), ("sweep", "sweep_s"), ("total", "total_s"))
+    took = ", ".join(f"{name} {t[key]:.0f} s" for name, key in stages if key in t)
+    click.echo(f"run directory: {run_dir}  ({took})")
     for msg in runner.warnings:  # again at the end, where they are seen
         click.echo(f"WARNING: {msg}", err=True)
 
