@@ -133,13 +133,8 @@ def run_stage(run, out_dir: Path) -> pd.DataFrame:
     t0 = time.perf_counter()
     channels = {n: tuple(_mimo(run.datasets[(n, s)].channels()) for s in ("train", "test"))
                 for n in used_sets(study)}
-    parts, trained = [], {}
-    for i, g in enumerate(cases(study)):
-        run.echo(f"tr38843: case {g.case} ({i + 1}/{len(cases(study))}), train "
-                 f"{'+'.join(g.train)}")
-        parts.append(run_study(channels, study.model_copy(update={"generalization": g}),
-                               seed=sc.seed, trained=trained))
-    df = pd.concat(parts, ignore_index=True)
+    df = run_study(channels, study.model_copy(update={"generalization": cases(study)}),
+                   seed=sc.seed, echo=run.echo)
     run.timings["training_s"] = time.perf_counter() - t0  # the study: training and evaluation
     df.to_csv(out_dir / "results.csv", index=False)
     plot_sgcs_vs_payload(df, out_dir / "sgcs_vs_payload.png")

@@ -46,8 +46,9 @@ def _check_channels(name: str, h: np.ndarray, part: str) -> np.ndarray:
     return h
 
 
-def _prepare(channels_by_name: dict, cfg: StudyConfig) -> dict:
-    """Per used set: normalised test channels and the eigenvectors of train and test."""
+def _prepare(channels_by_name: dict, cfg: StudyConfig, reuse: dict) -> dict:
+    """Per used set: normalised test channels and the eigenvectors of train and test (a set
+    prepared by an earlier case of the study is taken from ``reuse``)."""
     g = cfg.generalization
     names = list(dict.fromkeys(g.train + (g.test or [])))
     missing = [n for n in names if n not in channels_by_name]
@@ -56,6 +57,9 @@ def _prepare(channels_by_name: dict, cfg: StudyConfig) -> dict:
                                 f"({', '.join(channels_by_name) or 'none'})")
     out = {}
     for name in names:
+        if ("set", name) in reuse:
+            out[name] = reuse["set", name]
+            continue
         pair = channels_by_name[name]
         if not isinstance(pair, tuple | list) or len(pair) != 2:
             raise LinksimInputError(f"channels[{name!r}]: give (H_train, H_test)")
@@ -70,6 +74,7 @@ def _prepare(channels_by_name: dict, cfg: StudyConfig) -> dict:
         out[name] = {"v_train": subband_eigenvectors(h_tr, cfg.subband_size, cfg.rank)[0],
                      "v_test": subband_eigenvectors(h_te, cfg.subband_size, cfg.rank)[0],
                      "h_test": h_te, "n3": n3, "members": members}
+        reuse["set", name] = out[name]
     shapes = {k: d["h_test"].shape[1:] for k, d in out.items()}
     if len(set(shapes.values())) > 1:
         raise LinksimInputError(f"channels: sets differ in [Nc, Nr, Nt]: {shapes}")
@@ -110,7 +115,7 @@ def _etype2_rows(cfg: StudyConfig, name: str, d: dict, snr: float) -> tuple[list
 
 
 def run_study(channels_by_name: dict[str, tuple[np.ndarray, np.ndarray]], cfg: StudyConfig,
-              seed: int | None = None, trained: dict | None = None) -> pd.DataFrame:
+              seed: int | None = None, reuse: dict | None = None, echo=None) -> pd.DataFrame:
     """Run the study (module docstring).
 
     Parameters
@@ -122,11 +127,14 @@ def run_study(channels_by_name: dict[str, tuple[np.ndarray, np.ndarray]], cfg: S
     cfg : StudyConfig
     seed : int or None
         Root of every random stream (initial weights, batches, mixes); ``None``: ``cfg.seed``.
-    trained : dict or None
-        Deployed codec pairs already trained, by ``(codec, bin, loss, training type, train
-        sets)``; filled with the ones this call trains. Several cases (or calls) that train the
-        same model share it (same seed, same data: the same weights), e.g. Case 2 reuses Case
-        1's model of its training set.
+    reuse : dict or None
+        What the cases of one study share, filled as they run: each set's eigenvectors, each
+        test set's eType II rows, and the deployed codec pairs by ``(codec, bin, loss, training
+        type, train sets)`` (same seed, same data: the same weights; e.g. Case 2 reuses Case 1's
+        model of its training set). Share it only between calls whose configurations differ in
+        ``generalization`` alone (a list of cases shares one).
+    echo : callable or None
+        Called with one line per case when ``cfg.generalization`` is a list.
 
     Returns
     -------
@@ -137,20 +145,27 @@ def run_study(channels_by_name: dict[str, tuple[np.ndarray, np.ndarray]], cfg: S
     LinksimInputError
         Bad configuration against the data (naming the field) or malformed channels.
     """
-    trained = {} if trained is None else trained
+    reuse = {} if reuse is None else reuse
     if isinstance(cfg.generalization, list):  # several cases: one study each, rows stacked
-        return pd.concat([run_study(channels_by_name, cfg.model_copy(update={"generalization": g}),
-                                    seed, trained) for g in cfg.generalization],
-                         ignore_index=True)
+        parts = []
+        for i, g in enumerate(cfg.generalization):
+            if echo is not None:
+                echo(f"tr38843: case {g.case} ({i + 1}/{len(cfg.generalization)}), train "
+                     f"{'+'.join(g.train)}")
+            parts.append(run_study(channels_by_name,
+                                   cfg.model_copy(update={"generalization": g}), seed, reuse))
+        return pd.concat(parts, ignore_index=True)
     seed = cfg.seed if seed is None else int(seed)
-    data = _prepare(channels_by_name, cfg)
+    data = _prepare(channels_by_name, cfg, reuse)
     snr = 10.0 ** (cfg.snr_db / 10.0)
     runs = generalization_runs(cfg.generalization)
     case = f"case{cfg.generalization.case}"
     rows, ref = [], {}
     for name in dict.fromkeys(r.test for r in runs):
         d = data[name]
-        et_rows, ref[name] = _etype2_rows(cfg, name, d, snr)
+        if ("etype2", name) not in reuse:
+            reuse["etype2", name] = _etype2_rows(cfg, name, d, snr)
+        et_rows, ref[name] = reuse["etype2", name]
         ideal = {"method": "ideal eigenvectors", "kind": "ideal", "bin": "", "test_set": name,
                  "train_set": "", **sgcs_summary(d["v_test"], d["v_test"]),
                  "rate": float(precoded_rate(d["h_test"], d["v_test"], cfg.subband_size,
@@ -170,16 +185,16 @@ def run_study(channels_by_name: dict[str, tuple[np.ndarray, np.ndarray]], cfg: S
                 for loss in cfg.losses:
                     for ttype in cfg.generalization.training_types or cfg.training_types:
                         key = (codec, bin_name, loss, ttype, train)
-                        if key not in trained:
+                        if key not in reuse:
                             settings = FitSettings(
                                 cfg.epochs, cfg.batch_size, cfg.learning_rate,
                                 derive_seed(seed, "tr38843", codec, bin_name, loss, ttype,
                                             *train), cfg.quantizer_bits)
-                            trained[key] = train_codec_pair(
+                            reuse[key] = train_codec_pair(
                                 lambda sd, c=codec, m=m: build_eigen_codec(c, s, nt, cfg.rank, m,
                                                                            sd),
                                 x, ttype, loss, settings)
-                        dep = trained[key]
+                        dep = reuse[key]
                         info = {"method": f"{codec} {ttype}", "kind": "ai", "codec": codec,
                                 "loss": loss, "training_type": ttype, "bin": bin_name,
                                 "payload_bits": m * cfg.quantizer_bits, "budget_bits": budget,
