@@ -135,7 +135,8 @@ class UMaFamily(ChannelFamily):
 
     Config keys beyond the ULA's (absent in older configs: their defaults): ``scenario``
     (``"uma"``), ``bs_array`` (``{n1, n2, polarization}``, `None`: the ULA) and
-    ``num_ue_antennas`` (1)."""
+    ``num_ue_antennas`` (1); ``generation_device`` (``"cpu"``; ``"cuda"``: Sionna draws on the
+    current CUDA device, another draw of the same distribution)."""
 
     name = "uma"
 
@@ -253,7 +254,8 @@ class UMaFamily(ChannelFamily):
             carrier_frequency_hz=g["carrier_frequency_hz"],
             ue_speed_mps=(g["ue_speed_mps"], g["ue_speed_mps"]), seed=seed, batch_size=per_call,
             antenna_pattern=g.get("bs_antenna_pattern", "omni"),
-            ue_orientation=g.get("ue_orientation", "upright"), device="cpu", **arrays)
+            ue_orientation=g.get("ue_orientation", "upright"),
+            device=g.get("generation_device", "cpu"), **arrays)
         bar = tqdm(total=last_drop - first_drop, desc="generate uma", unit="drop", disable=not progress,
                    leave=False)
         with bar:

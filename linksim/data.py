@@ -22,6 +22,7 @@ from linksim.channels.dataset import (
     split_path,
 )
 from linksim.channels.families import family_for
+from linksim.errors import LinksimInputError
 from linksim.learning.streaming import StreamedCsi, codec_inputs_range
 from linksim.seeding import derive_seed, rng_for
 from linksim.sweep import (  # noqa: F401  (re-exported: results format)
@@ -96,6 +97,27 @@ class DataStage:
         seed = derive_seed(self.sc.seed, "dataset", name, split)
         n = getattr(cfg, f"n_{split}")
         return split_path(cfg.generator_config(), split, n, seed, self.cache_dir).exists()
+
+    def check_generation_devices(self) -> None:
+        """Refuse up front a run that must generate a split on a GPU PyTorch does not see
+        (``datasets.<name>.generation_device: cuda``; a split already cached needs none).
+
+        Raises
+        ------
+        LinksimInputError
+            Naming the field.
+        """
+        import torch
+
+        for name, split, _ in self.needed_splits():
+            cfg = self.sc.datasets[name]
+            if (getattr(cfg, "generation_device", "cpu") == "cuda"
+                    and not torch.cuda.is_available() and not self.is_cached(name, split)):
+                raise LinksimInputError(
+                    f"datasets.{name}.generation_device: 'cuda' asked for to generate its "
+                    f"{split} split, but PyTorch sees no CUDA GPU (torch {torch.__version__}, "
+                    f"built for CUDA {torch.version.cuda or 'none'}); use cpu, or install "
+                    "PyTorch's CUDA build (docs/devices.md)")
 
     def check_resources(self) -> dict:
         """Refuse up front a run whose data sets cannot fit in memory or in the cache

@@ -39,7 +39,8 @@ class Unit:
     ``fn(*args)`` computes it; ``fn`` must be a module-level function so that a Ray worker can
     import it. ``threads`` is the number of CPU threads the unit may use (its Ray ``num_cpus``,
     and the limit set on torch and the BLAS pools while it runs, so that units sharing a node do
-    not oversubscribe it); ``gpus`` its Ray ``num_gpus`` (1 for training on a GPU, else 0).
+    not oversubscribe it); ``gpus`` its Ray ``num_gpus`` (1 for training on a GPU or
+    generating a split on one, else 0).
     """
 
     kind: str

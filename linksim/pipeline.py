@@ -211,6 +211,7 @@ class Run(DataStage, ModelZoo):
         out_root = Path(sc.output_dir)
         created_root = not out_root.exists()
         check_codecs(sc)
+        self.check_generation_devices()
         self.check_resources()
         stale = housekeeping.stale_items(self.cache_dir, out_root)
         if stale:
@@ -280,14 +281,19 @@ class Run(DataStage, ModelZoo):
         splits = self.needed_splits()
         missing = [(name, split) for name, split, _ in splits if not self.is_cached(name, split)]
         ranges = {(name, split): units.split_shards(sc, name, split) for name, split in missing}
+        def gpus(name: str) -> float:  # a split drawn on a GPU reserves one
+            return 1.0 if getattr(sc.datasets[name], "generation_device", "cpu") == "cuda" else 0.0
+
         shards = [Unit("data", f"{name}/{split}[{lo}:{hi}]", units.shard_unit,
-                       (sc, cache, name, split, lo, hi), threads=self.unit_threads)
+                       (sc, cache, name, split, lo, hi), threads=self.unit_threads,
+                       gpus=gpus(name))
                   for (name, split), rs in ranges.items() for lo, hi in rs]
         self.executor.map(shards, progress=self.progress, desc="data shards")
         data = [Unit("data", f"{name}/{split}", units.merge_unit, (sc, cache, name, split, rs),
-                     threads=self.unit_threads) if rs else
+                     threads=self.unit_threads, gpus=gpus(name)) if rs else
                 Unit("data", f"{name}/{split}", units.data_unit, (sc, cache, name, split),
-                     threads=self.unit_threads) for (name, split), rs in ranges.items()]
+                     threads=self.unit_threads, gpus=gpus(name))
+                for (name, split), rs in ranges.items()]
         self.executor.map(data, progress=self.progress, desc="data")  # sharded: the merges
         self.units["data"] = {"computed": len(data), "reused": len(splits) - len(data),
                               "shards": len(shards)}

@@ -62,6 +62,10 @@ class UMaChannel(StrictModel):
     ue_orientation: Literal["upright", "random"] = Field(
         "upright", description="UE antenna orientation: upright, or Sionna's random drop (part of "
                                "the power then goes to the cross-polarisation)")
+    generation_device: Literal["cpu", "cuda"] = Field(
+        "cpu", description="where Sionna draws the channels: cpu (default), or cuda (the current "
+                           "CUDA device; another, equally distributed draw than the CPU's for the "
+                           "same seed, cached under its own key; docs/devices.md)")
     n_train: Int = Field(8000, ge=0)
     n_val: Int = Field(1000, ge=0)
     n_test: Int = Field(2000, ge=1)
@@ -126,13 +130,15 @@ class UMaChannel(StrictModel):
 
         ``bandwidth_hz`` is carried by ``subcarrier_spacing_hz``; the snapshot fields are left
         out for ``num_snapshots == 1`` (single snapshots, as before they existed), and so are
-        ``scenario``, ``bs_array`` and ``num_ue_antennas`` at their defaults (UMa, ULA, one UE
-        antenna): the configs of before they existed keep their keys.
+        ``scenario``, ``bs_array``, ``num_ue_antennas`` and ``generation_device`` at their
+        defaults (UMa, ULA, one UE antenna, the CPU): the configs of before they existed keep
+        their keys. A ``cuda`` generation is another draw, so it has a key of its own.
         """
         exclude = {"n_train", "n_val", "n_test", "bandwidth_hz"}
         if self.num_snapshots == 1:
             exclude |= {"num_snapshots", "snapshot_interval_s"}
-        defaults = {"scenario": "uma", "bs_array": None, "num_ue_antennas": 1}
+        defaults = {"scenario": "uma", "bs_array": None, "num_ue_antennas": 1,
+                    "generation_device": "cpu"}
         exclude |= {k for k, v in defaults.items() if getattr(self, k) == v}
         return self.model_dump(exclude=exclude)
 

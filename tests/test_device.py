@@ -122,6 +122,63 @@ def test_device_is_not_in_the_model_cache_key(tmp_path):
     assert len(keys) == 1
 
 
+# -- UMa generation on a device ---------------------------------------------------------------------
+def test_generation_device_keys_cpu_as_before_and_cuda_apart(tmp_path):
+    from linksim.channels.dataset import cache_key
+
+    cfgs = {spec: load_scenario(scenarios.write(
+        tmp_path, {"datasets.uma_small.generation_device": spec})).datasets["uma_small"]
+        for spec in ("cpu", "cuda")}
+    default = load_scenario(scenarios.write(tmp_path)).datasets["uma_small"]
+    assert "generation_device" not in cfgs["cpu"].generator_config()  # keys of before the field
+    assert cfgs["cpu"].generator_config() == default.generator_config()
+    assert cfgs["cuda"].generator_config()["generation_device"] == "cuda"
+    keys = {spec: cache_key(c.generator_config(), "train", 300, 1) for spec, c in cfgs.items()}
+    assert keys["cpu"] != keys["cuda"]  # CUDA's generator draws other channels
+
+
+def test_generation_device_reaches_sionna(monkeypatch):
+    from linksim.channels import uma
+    from linksim.channels.families import GenerationSettings, UMaFamily
+
+    seen = []
+
+    def fake_calls(*args, **kwargs):
+        seen.append(kwargs["device"])
+        return iter(())
+
+    monkeypatch.setattr(uma, "iter_series_calls", fake_calls)
+    g = {"family": "uma", "carrier_frequency_hz": 28e9, "num_subcarriers": 64,
+         "subcarrier_spacing_hz": 120e3, "num_bs_antennas": 8, "ue_speed_mps": 0.0}
+    settings = GenerationSettings(sionna_batch=10, task=10, workers=1, pool_min=10)
+    for spec in (None, "cuda"):
+        cfg = g if spec is None else {**g, "generation_device": spec}
+        list(UMaFamily().plan(cfg, 10, 1, settings).blocks)
+    assert seen == ["cpu", "cuda"]
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_malformed_generation_device_exits_2(tmp_path, command):
+    path = scenarios.write(tmp_path, {"datasets.uma_small.generation_device": "gpu"})
+    res = CliRunner().invoke(main, [command, str(path)])
+    assert res.exit_code == 2, res.output
+    assert "generation_device" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cuda_generation_without_gpu_exits_2_before_any_work(tmp_path, monkeypatch):
+    gpus(monkeypatch, 0)
+    path = scenarios.write(tmp_path, {"datasets.uma_small.generation_device": "cuda",
+                                      "training.device": "cpu"})
+    res = CliRunner().invoke(main, ["run", str(path)])
+    assert res.exit_code == 2, res.output
+    assert ("datasets.uma_small.generation_device: 'cuda' asked for to generate its train split, "
+            "but PyTorch sees no CUDA GPU") in res.output
+    assert "Traceback" not in res.output
+    assert not (tmp_path / "runs").exists() and not list((tmp_path / "cache").glob("*.h5"))
+    assert CliRunner().invoke(main, ["validate", str(path)]).exit_code == 0
+
+
 # -- placement ------------------------------------------------------------------------------------
 def test_one_training_step_on_the_cpu_keeps_everything_there(monkeypatch):
     """Parameters, the batches and Adam's state all live on the CPU with device cpu."""
