@@ -27,6 +27,12 @@ after each codec). ``--codec all`` times every twin of ``torch_twins.TWINS`` (wi
                                         [--epochs 1] [--threads 2] [--repeats 5]
                                         [--clock wall|cpu]
                                         [--engines torch torch_cl torch_tuned keras_fit keras]
+                                        [--device cpu|cuda|cuda:N]
+
+``--device cuda`` trains every engine on the GPU: the twins' modules and data are moved there,
+the Keras codecs are built and trained inside ``linksim.learning.device.placed_on`` (as a run
+with ``training.device: cuda`` does), and the clock is read after ``torch.cuda.synchronize()``.
+The issue's GPU target is CsiNet CR4 at 100,000 samples/s or more.
 """
 
 from __future__ import annotations
@@ -61,11 +67,11 @@ ALL_CODECS_ENGINES = ("torch", "torch_tuned", "keras_fit", "keras")
 
 
 def torch_runner(x: np.ndarray, cr: int, batch: int, channels_last: bool, fused: bool = False,
-                 codec: str = "csinet"):
+                 codec: str = "csinet", device: str = "cpu"):
     """One epoch of plain PyTorch training of ``codec``'s twin per call (a fresh model, trained
-    on)."""
-    xt = to_nchw(x)
-    model = make_twin(codec, cr, x.shape[1], x.shape[2]).train()
+    on), on ``device`` (model, data and the permutation there)."""
+    xt = to_nchw(x).to(device)
+    model = make_twin(codec, cr, x.shape[1], x.shape[2]).to(device).train()
     if channels_last:
         xt = xt.contiguous(memory_format=torch.channels_last)
         model = model.to(memory_format=torch.channels_last)
@@ -73,7 +79,7 @@ def torch_runner(x: np.ndarray, cr: int, batch: int, channels_last: bool, fused:
     loss_fn = nn.MSELoss()
 
     def epoch():
-        perm = torch.randperm(len(xt))
+        perm = torch.randperm(len(xt), device=xt.device)
         for i in range(0, len(xt), batch):
             xb = xt[perm[i:i + batch]]
             opt.zero_grad(set_to_none=True)
@@ -91,13 +97,21 @@ def keras_codec(codec: str, cr: int, na: int = 32, nt: int = 32):
     return get_codec_class(codec)(cr, na, nt)
 
 
-def keras_runner(x: np.ndarray, cr: int, batch: int, fast: bool, codec: str = "csinet"):
-    """One epoch of ``train_codec`` per call (the same codec, trained on)."""
+def keras_runner(x: np.ndarray, cr: int, batch: int, fast: bool, codec: str = "csinet",
+                 device: str = "cpu"):
+    """One epoch of ``train_codec`` per call (the same codec, trained on), on ``device``."""
+    from linksim.learning.device import placed_on
     from linksim.learning.training import TrainSettings, train_codec
 
-    c = keras_codec(codec, cr, x.shape[1], x.shape[2])
+    with placed_on(device):
+        c = keras_codec(codec, cr, x.shape[1], x.shape[2])
     settings = TrainSettings(epochs=1, batch_size=batch, fast=fast)
-    return lambda: train_codec(c, x, x[:0], settings, progress=False)
+
+    def epoch():
+        with placed_on(device):
+            train_codec(c, x, x[:0], settings, progress=False)
+
+    return epoch
 
 
 def check_twin(codec: str, cr: int, na: int = 32, nt: int = 32) -> int:
@@ -111,21 +125,26 @@ def check_twin(codec: str, cr: int, na: int = 32, nt: int = 32) -> int:
 
 def bench_codec(codec: str, x: np.ndarray, a, clock) -> dict[str, list[float]]:
     """Interleaved timings of ``a.engines`` on ``codec``: samples/s per run and engine."""
+    d = a.device
     makers = {
-        "torch": lambda: torch_runner(x, a.cr, a.batch, False, codec=codec),
-        "torch_cl": lambda: torch_runner(x, a.cr, a.batch, True, codec=codec),
-        "torch_tuned": lambda: torch_runner(x, a.cr, a.batch, True, fused=True, codec=codec),
-        "keras_fit": lambda: keras_runner(x, a.cr, a.batch, False, codec=codec),
-        "keras": lambda: keras_runner(x, a.cr, a.batch, True, codec=codec)}
+        "torch": lambda: torch_runner(x, a.cr, a.batch, False, codec=codec, device=d),
+        "torch_cl": lambda: torch_runner(x, a.cr, a.batch, True, codec=codec, device=d),
+        "torch_tuned": lambda: torch_runner(x, a.cr, a.batch, True, fused=True, codec=codec,
+                                            device=d),
+        "keras_fit": lambda: keras_runner(x, a.cr, a.batch, False, codec=codec, device=d),
+        "keras": lambda: keras_runner(x, a.cr, a.batch, True, codec=codec, device=d)}
     runners = {name: makers[name]() for name in a.engines}
+    sync = torch.cuda.synchronize if torch.device(d).type == "cuda" else (lambda: None)
     for run in runners.values():  # warm-up
         run()
     rates: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(a.repeats):
         for name, run in runners.items():
+            sync()
             t = clock()
             for _ in range(a.epochs):
                 run()
+            sync()
             rates[name].append(a.epochs * a.n / (clock() - t))
     return rates
 
@@ -149,6 +168,7 @@ def main() -> None:
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     p.add_argument("--engines", nargs="*", default=None, choices=ENGINES,
                    help=f"default: all; with --codec all: {' '.join(ALL_CODECS_ENGINES)}")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:N")
     a = p.parse_args()
     if a.engines is None:
         a.engines = list(ALL_CODECS_ENGINES if a.codec == "all" else ENGINES)
@@ -156,8 +176,10 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     clock = time.perf_counter if a.clock == "wall" else time.process_time
     x = np.random.default_rng(0).random((a.n, 32, 32, 2), dtype=np.float32)
+    gpu = torch.cuda.get_device_name(torch.device(a.device)) if a.device != "cpu" else "none"
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}, "
-          f"load average {os.getloadavg()[0]:.2f} (before); {a.clock} clock")
+          f"device {a.device} ({gpu}), load average {os.getloadavg()[0]:.2f} (before); "
+          f"{a.clock} clock")
     summary = {}
     for codec in codecs:
         params = check_twin(codec, a.cr)
