@@ -48,6 +48,7 @@ from linksim.summary import generalization_matrix, summary_table  # noqa: F401
 from linksim.sweep import (  # noqa: F401  (re-exported: results format)
     RANGE_FLOOR_WARN_DB,
     RESULT_COLUMNS,
+    method_count,
     read_per_sample,
     run_sweep,
     write_per_sample,
@@ -161,14 +162,14 @@ class Run(DataStage, ModelZoo):
     # -- stage 3: sweep -----------------------------------------------------------------------
     def sweep(self, trained: list[TrainedCodec], baselines: list | None = None) -> pd.DataFrame:
         """Evaluate every method on every test set at every pilot SNR (:mod:`linksim.sweep`),
-        one unit per test set (or test set x SNR chunk, ``execution.sweep_snrs_per_unit``); the
+        one unit per test set (or test set x SNR chunk x method chunk,
+        ``execution.sweep_snrs_per_unit`` and ``sweep_methods_per_unit``); the
         units a killed run finished are read back from the sweep
         cache (:mod:`linksim.units`) instead of being evaluated again."""
         t0 = time.perf_counter()
-        chunks = units.sweep_chunks(self.sc)
-        labels = [units.chunk_label(t, snrs) for t, snrs in chunks]
-        self.chunk_files = {label: units.chunk_path(self, t, trained, snrs)
-                            for label, (t, snrs) in zip(labels, chunks, strict=True)}
+        chunks = units.sweep_chunks(self.sc, method_count(trained, baselines or []))
+        labels = [c.label for c in chunks]
+        self.chunk_files = {c.label: units.chunk_path(self, c, trained) for c in chunks}
         parts = {label: units.load_chunk(p) for label, p in self.chunk_files.items()}
         for label in labels:
             if parts[label] is not None:
@@ -176,24 +177,24 @@ class Run(DataStage, ModelZoo):
                           f"({self.chunk_files[label]})")
                 for msg in parts[label].warnings:
                     self.warn(msg)
-        todo = [(label, t, snrs) for label, (t, snrs) in zip(labels, chunks, strict=True)
-                if parts[label] is None]
+        todo = [c for c in chunks if parts[c.label] is None]
         if isinstance(self.executor, LocalExecutor):
-            for label, t, snrs in todo:
-                parts[label] = run_sweep(self.sc, self.datasets, trained, baselines or [],
-                                         progress=self.progress, warn=self.warn, test_sets=[t],
-                                         snr_points=None if snrs is None else list(snrs))
-                units.save_chunk(self.chunk_files[label], parts[label])
+            for c in todo:
+                parts[c.label] = run_sweep(
+                    self.sc, self.datasets, trained, baselines or [], progress=self.progress,
+                    warn=self.warn, test_sets=[c.test_set],
+                    snr_points=None if c.snrs is None else list(c.snrs), methods=c.methods)
+                units.save_chunk(self.chunk_files[c.label], parts[c.label])
         else:
             done = self.executor.map(
-                [Unit("sweep", label, units.sweep_unit, (self.sc, str(self.cache_dir), t, snrs),
-                      threads=self.unit_threads) for label, t, snrs in todo],
+                [Unit("sweep", c.label, units.sweep_unit, (self.sc, str(self.cache_dir), c),
+                      threads=self.unit_threads) for c in todo],
                 progress=self.progress, desc="sweep")
-            for (label, _, _), res in zip(todo, done, strict=True):
-                units.save_chunk(self.chunk_files[label], res)
+            for c, res in zip(todo, done, strict=True):
+                units.save_chunk(self.chunk_files[c.label], res)
                 for msg in res.warnings:
                     self.warn(msg)
-                parts[label] = res
+                parts[c.label] = res
         self.units["sweep"] = {"computed": len(todo), "reused": len(labels) - len(todo)}
         res = units.merge_sweeps([parts[label] for label in labels])
         res.seconds = time.perf_counter() - t0

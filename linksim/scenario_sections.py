@@ -369,6 +369,10 @@ class Execution(StrictModel):
     sweep_snrs_per_unit: Int | None = Field(
         None, ge=1, description="pilot SNR points per sweep unit (test set x SNR chunk); none: "
                                 "one sweep unit per test set. The rows do not depend on it")
+    sweep_methods_per_unit: Int | None = Field(
+        None, ge=1, description="methods (LS, codec links, classical compressors) per sweep "
+                                "unit (test set x SNR chunk x method chunk); none: all methods "
+                                "in one unit. The rows do not depend on it")
 
     @model_validator(mode="after")
     def _address_needs_ray(self) -> Execution:

@@ -23,6 +23,7 @@ batch in test-set order, so a method's numbers do not depend on which other meth
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -138,6 +139,12 @@ class Method:
         """This method's own random stream on ``test_set`` at pilot SNR ``snr``, or ``None``."""
         return None
 
+    def identity(self) -> str:
+        """What tells this method apart from the others of a run (its row labels): the name of
+        its own random streams, so that its numbers do not depend on the methods evaluated
+        before it, nor on which of them a sweep unit holds."""
+        return json.dumps(self.labels, sort_keys=True, default=str)
+
     def row(self, test_set: str, sent_bits: float) -> dict:
         """The labels of this method's results row on ``test_set``."""
         return {**self.labels, "measured_bits": sent_bits}
@@ -178,6 +185,9 @@ class CodecOverLink(Method):
         return rng_for(seed, "feedback", test_set, snr, self.tc.model_dir.name, self.link.name,
                        self.link.feedback_snr_db)
 
+    def identity(self):
+        return f"{self.tc.model_dir.name}|{self.link.name}|{self.link.feedback_snr_db}"
+
     def reconstruct(self, est, rng):
         codec = self.tc.codec
         z, gain = est.codeword(codec)
@@ -217,6 +227,11 @@ def methods_of(trained: list, baselines: list, num_rows: int, num_antennas: int,
     return out
 
 
+def method_count(trained: list, baselines: list) -> int:
+    """How many methods :func:`methods_of` lists: LS, each codec link, each compressor."""
+    return 1 + sum(len(tc.links) for tc in trained) + len(baselines)
+
+
 # -- the loop -------------------------------------------------------------------------------------
 @dataclass
 class SweepResult:
@@ -229,11 +244,16 @@ class SweepResult:
     range_floors: dict[str, dict[str, float]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: Each row's place in the whole sweep: ``(test set index, SNR index, position)`` with the
+    #: indices into the scenario's lists and position -2 / -1 for ``perfect`` / ``no_feedback``,
+    #: else the method's index (:func:`methods_of`); how the units' rows are put in order.
+    order: list[tuple[int, int, int]] = field(default_factory=list)
 
 
 def run_sweep(sc, datasets: dict, trained: list, baselines: list, progress: bool = False,
               warn=None, test_sets: list[str] | None = None,
-              snr_points: list[float] | None = None) -> SweepResult:
+              snr_points: list[float] | None = None,
+              methods: tuple[int, int] | None = None) -> SweepResult:
     """Evaluate ``perfect``, ``no_feedback``, LS, every codec over every link and every
     classical compressor on each of ``sc.evaluation.test_sets`` at each pilot SNR.
 
@@ -256,6 +276,11 @@ def run_sweep(sc, datasets: dict, trained: list, baselines: list, progress: bool
         Evaluate only these of ``sc.estimation.pilot_snr_db`` (a sweep chunk). Each SNR point's
         draws come from streams of its own and ``perfect`` / ``no_feedback`` do not depend on
         the SNR, so the rows of a chunk equal those of the whole sweep at its points.
+    methods : (int, int), optional
+        Evaluate only the methods ``lo:hi`` of :func:`methods_of`'s list (a sweep chunk);
+        ``perfect`` and ``no_feedback`` come with the chunk that starts at 0. Each method draws
+        from streams named by its :meth:`Method.identity`, so its rows do not depend on the
+        chunk that holds it.
     """
     t0 = time.perf_counter()
     ev, na = sc.evaluation, sc.preprocessing.num_delay_rows
@@ -268,22 +293,26 @@ def run_sweep(sc, datasets: dict, trained: list, baselines: list, progress: bool
     total = sum(-(-len(datasets[(t, "test")]) // ev.batch_size) for t in test_sets)
     bar = tqdm(total=total, desc="sweep", unit="batch", disable=not progress, leave=False)
 
-    def add_row(per: dict[str, np.ndarray], **row) -> None:
+    def add_row(per: dict[str, np.ndarray], order: tuple[int, int, int], **row) -> None:
         res.per_sample[len(rows)] = {m: per[m].astype(np.float32)
                                      for m in PER_SAMPLE_METRICS if m in per}
         rows.append({**row, **metrics.summarise(per)})
+        res.order.append(order)
 
     for test_set in test_sets:
         ds = datasets[(test_set, "test")]
-        methods = methods_of(trained, baselines, na, ds.num_antennas, res.range_floors)
+        every = methods_of(trained, baselines, na, ds.num_antennas, res.range_floors)
+        lo, hi = (0, len(every)) if methods is None else methods
+        chosen = list(enumerate(every))[lo:hi]
+        with_fixed = lo == 0
         rng_fixed = rng_for(sc.seed, "random-beam", test_set)
         rng_noise = {s: rng_for(sc.seed, "pilots", test_set, s) for s in snrs}
         rng_tail = {s: rng_for(sc.seed, "pilots-tail", test_set, s) for s in snrs}
-        rng_beam = {s: rng_for(sc.seed, "beams", test_set, s) for s in snrs}
-        rng_own = {(s, i): m.rng(sc.seed, test_set, s) for s in snrs
-                   for i, m in enumerate(methods)}
-        fixed: dict[str, dict[str, list]] = {"perfect": {}, "no_feedback": {}}
-        acc: dict[tuple, dict[str, list]] = {(s, i): {} for s in snrs for i in range(len(methods))}
+        rng_beam = {(s, i): rng_for(sc.seed, "beams", test_set, s, m.identity())
+                    for s in snrs for i, m in chosen}
+        rng_own = {(s, i): m.rng(sc.seed, test_set, s) for s in snrs for i, m in chosen}
+        fixed: dict[str, dict[str, list]] = {"perfect": {}, "no_feedback": {}} if with_fixed else {}
+        acc: dict[tuple, dict[str, list]] = {(s, i): {} for s in snrs for i, _ in chosen}
         sent: dict[tuple, list] = {key: [] for key in acc}
         kept, floors = [], {tc.model_dir.name: [] for tc in trained}
         for h in ds.batches(ev.batch_size):
@@ -294,15 +323,16 @@ def run_sweep(sc, datasets: dict, trained: list, baselines: list, progress: bool
                 floors[tc.model_dir.name].append(tc.codec.range_floor_per_sample(x_true))
             for name, kw in (("perfect", {"h_hat": ref.h}),
                              ("no_feedback", {"h_ad_hat": np.zeros_like(ref.h_ad)})):
-                _append(fixed[name], metrics.link_metrics(ref, rng=rng_fixed, **kw))
+                if with_fixed:
+                    _append(fixed[name], metrics.link_metrics(ref, rng=rng_fixed, **kw))
             for s in snrs:
                 est = Estimate.draw(ref, s, rng_noise[s], rng_tail[s],
                                     sc.estimation.noise_reference)
-                for i, m in enumerate(methods):
+                for i, m in chosen:
                     r = m.reconstruct(est, rng_own[s, i])
                     sent[s, i].append(r.bits)
                     _append(acc[s, i], metrics.link_metrics(ref, h_ad_hat=r.h_ad, h_hat=r.h,
-                                                            rng=rng_beam[s]))
+                                                            rng=rng_beam[s, i]))
             bar.update(1)
         kept = np.concatenate(kept)
         res.energy[test_set] = {"mean": float(kept.mean()), "median": float(np.median(kept)),
@@ -311,15 +341,17 @@ def run_sweep(sc, datasets: dict, trained: list, baselines: list, progress: bool
             _record_range_floor(res, tc, test_set, np.concatenate(floors[tc.model_dir.name]),
                                 warn)
         fixed_per = {k: _concat(d) for k, d in fixed.items()}
+        t_idx = ev.test_sets.index(test_set)
         for s in snrs:
             point = {"test_set": test_set, "pilot_snr_db": s}
-            for name, per in fixed_per.items():
-                add_row(per, **point, kind="baseline", codec=name,
+            s_idx = sc.estimation.pilot_snr_db.index(s)
+            for pos, (name, per) in enumerate(fixed_per.items(), start=-2):
+                add_row(per, (t_idx, s_idx, pos), **point, kind="baseline", codec=name,
                         feedback="genie" if name == "perfect" else "none",
                         payload_bits=0 if name == "no_feedback" else np.nan)
-            for i, m in enumerate(methods):
+            for i, m in chosen:
                 bits = float(np.concatenate(sent[s, i]).mean())
-                add_row(_concat(acc[s, i]), **point, **m.row(test_set, bits))
+                add_row(_concat(acc[s, i]), (t_idx, s_idx, i), **point, **m.row(test_set, bits))
     bar.close()
     res.rows = pd.DataFrame(rows).reindex(columns=RESULT_COLUMNS)
     res.seconds = time.perf_counter() - t0

@@ -10,7 +10,8 @@ Units (run by an executor of :mod:`linksim.executor`):
 * **train**: training one model (codec x CR x training set x training link) into the model
   cache (:func:`train_unit`); a fine-tune runs after its base, in a second wave;
 * **sweep**: evaluating every method on one test set at every pilot SNR, or at a chunk of
-  ``execution.sweep_snrs_per_unit`` of them (:func:`sweep_unit`, :func:`sweep_chunks`).
+  ``execution.sweep_snrs_per_unit`` of them, for every method or a chunk of
+  ``execution.sweep_methods_per_unit`` of them (:func:`sweep_unit`, :func:`sweep_chunks`).
 
 Data and models were already cached by a key of everything that determines them. A sweep unit's
 result is cached too, as ``<cache>/sweep/<run name>-<test set>-<key>.pkl`` (:func:`chunk_path`),
@@ -29,6 +30,7 @@ import hashlib
 import json
 import pickle
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -133,28 +135,46 @@ def train_unit(sc, cache_dir: str, tags: list[str], retrain: bool = False) -> li
     return tags
 
 
-def sweep_chunks(sc) -> list[tuple[str, tuple[float, ...] | None]]:
-    """The sweep units of scenario ``sc``, in the order of the whole sweep's rows: ``(test set,
-    SNR points)``, with ``None`` for all points (``execution.sweep_snrs_per_unit`` unset) or
-    consecutive chunks of that many points."""
-    k = sc.execution.sweep_snrs_per_unit
+@dataclass(frozen=True)
+class SweepChunk:
+    """One sweep unit: test set ``test_set`` at the pilot SNRs ``snrs`` (``None``: all) for
+    the methods ``methods = (lo, hi)`` of :func:`linksim.sweep.methods_of`'s list (``None``:
+    all, with ``perfect`` and ``no_feedback``)."""
+
+    test_set: str
+    snrs: tuple[float, ...] | None = None
+    methods: tuple[int, int] | None = None
+
+    @property
+    def label(self) -> str:
+        """The unit's name: the test set, plus its SNR points and methods when it has a chunk
+        of them (``uma@0,20dB#m0-3``: methods 0 to 3)."""
+        out = self.test_set
+        if self.snrs is not None:
+            out += f"@{','.join(f'{s:g}' for s in self.snrs)}dB"
+        if self.methods is not None:
+            out += f"#m{self.methods[0]}-{self.methods[1] - 1}"
+        return out
+
+
+def sweep_chunks(sc, num_methods: int) -> list[SweepChunk]:
+    """The sweep units of scenario ``sc`` whose sweep evaluates ``num_methods`` methods
+    (:func:`linksim.sweep.methods_of`), in the order of the whole sweep: per test set, chunks
+    of ``execution.sweep_snrs_per_unit`` consecutive pilot SNRs (unset: all), each cut into
+    chunks of ``execution.sweep_methods_per_unit`` consecutive methods (unset: all)."""
+    k, j = sc.execution.sweep_snrs_per_unit, sc.execution.sweep_methods_per_unit
     snrs = list(sc.estimation.pilot_snr_db)
-    if k is None or k >= len(snrs):
-        return [(t, None) for t in sc.evaluation.test_sets]
-    return [(t, tuple(snrs[i:i + k])) for t in sc.evaluation.test_sets
-            for i in range(0, len(snrs), k)]
+    snr_chunks = ([None] if k is None or k >= len(snrs)
+                  else [tuple(snrs[i:i + k]) for i in range(0, len(snrs), k)])
+    method_chunks = ([None] if j is None or j >= num_methods
+                     else [(i, min(i + j, num_methods)) for i in range(0, num_methods, j)])
+    return [SweepChunk(t, c, m) for t in sc.evaluation.test_sets for c in snr_chunks
+            for m in method_chunks]
 
 
-def chunk_label(test_set: str, snrs: tuple[float, ...] | None) -> str:
-    """A sweep unit's name: the test set, plus its SNR points when it has a chunk of them."""
-    return test_set if snrs is None else f"{test_set}@{','.join(f'{s:g}' for s in snrs)}dB"
-
-
-def sweep_unit(sc, cache_dir: str, test_set: str,
-               snrs: tuple[float, ...] | None = None) -> SweepResult:
-    """Every method on test set ``test_set`` at every pilot SNR (or at ``snrs``), the models and
-    data read from the caches (:func:`linksim.sweep.run_sweep` restricted to one test set and
-    SNR chunk)."""
+def sweep_unit(sc, cache_dir: str, chunk: SweepChunk) -> SweepResult:
+    """Every method of ``chunk`` on its test set at its pilot SNRs, the models and data read
+    from the caches (:func:`linksim.sweep.run_sweep` restricted to the chunk)."""
     from linksim.sweep import run_sweep
 
     run = _worker_run(sc, cache_dir)
@@ -163,8 +183,9 @@ def sweep_unit(sc, cache_dir: str, test_set: str,
         with tempfile.TemporaryDirectory() as tmp:
             trained = run.train_codecs(Path(tmp))
         classical = run.fit_baselines()
-        return run_sweep(sc, run.datasets, trained, classical, test_sets=[test_set],
-                         snr_points=None if snrs is None else list(snrs))
+        return run_sweep(sc, run.datasets, trained, classical, test_sets=[chunk.test_set],
+                         snr_points=None if chunk.snrs is None else list(chunk.snrs),
+                         methods=chunk.methods)
     finally:
         run.close()
 
@@ -185,23 +206,25 @@ def code_digest() -> str:
     return h.hexdigest()[:16]
 
 
-def chunk_path(run, test_set: str, trained: list,
-               snrs: tuple[float, ...] | None = None) -> Path:
-    """Cache file of the sweep unit of ``test_set`` in ``run`` (after its data, models and
+def chunk_path(run, chunk: SweepChunk, trained: list) -> Path:
+    """Cache file of the sweep unit ``chunk`` in ``run`` (after its data, models and
     classical compressors are in place): keyed by the scenario (less its name and output
-    directory), the model cache entries and data files the unit reads, the classical
+    directory), the chunk, the model cache entries and data files the unit reads, the classical
     compressors' states, the package versions and the source code."""
     from linksim.versions import package_versions
 
     scenario = run.sc.model_dump(mode="json", exclude={"name", "output_dir", "execution"})
+    test_set, snrs = chunk.test_set, chunk.snrs
     key = {"scenario": scenario, "test_set": test_set, **({} if snrs is None else {"snrs": snrs}),
+           **({} if chunk.methods is None else {"methods": chunk.methods}),
            "models": [tc.model_dir.name for tc in trained],
            "data": {k: v["path"] for k, v in sorted(run.dataset_files.items())},
            "baselines": run.baseline_states,
            "versions": package_versions(), "code": code_digest()}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
-    chunk = "" if snrs is None else f"-{len(snrs)}snr"
-    return run.cache_dir / "sweep" / f"{run.sc.name}-{test_set}{chunk}-{digest[:16]}.pkl"
+    part = ("" if snrs is None else f"-{len(snrs)}snr") + (
+        "" if chunk.methods is None else f"-m{chunk.methods[0]}")
+    return run.cache_dir / "sweep" / f"{run.sc.name}-{test_set}{part}-{digest[:16]}.pkl"
 
 
 def save_chunk(path: Path, res: SweepResult) -> None:
@@ -239,15 +262,15 @@ def drop_chunks(paths: list[Path]) -> None:
 
 
 def merge_sweeps(parts: list[SweepResult]) -> SweepResult:
-    """One result from the sweep units' results, in the order given (the rows of the whole
-    sweep, row indices of the per-sample metrics shifted to match)."""
+    """One result from the sweep units' results: the rows of the whole sweep, in its order
+    (each row's :attr:`SweepResult.order`: test set, SNR point, method), the row indices of the
+    per-sample metrics moved to match."""
     out = SweepResult(pd.DataFrame(columns=RESULT_COLUMNS))
-    frames = []
-    offset = 0
+    frames, per_sample = [], []
     for part in parts:
         frames.append(part.rows)
-        out.per_sample.update({offset + i: v for i, v in part.per_sample.items()})
-        offset += len(part.rows)
+        per_sample += [part.per_sample[i] for i in range(len(part.rows))]
+        out.order += part.order
         out.energy.update(part.energy)
         for model, floors in part.range_floors.items():
             out.range_floors.setdefault(model, {}).update(floors)
@@ -255,7 +278,12 @@ def merge_sweeps(parts: list[SweepResult]) -> SweepResult:
         out.warnings.extend(w for w in part.warnings if w not in out.warnings)
         out.seconds += part.seconds
     if frames:
-        out.rows = pd.concat(frames, ignore_index=True).reindex(columns=RESULT_COLUMNS)
+        # a chunk without codec rows has all-NaN label columns: re-infer as the whole sweep does
+        rows = pd.concat(frames, ignore_index=True).reindex(columns=RESULT_COLUMNS).infer_objects()
+        place = sorted(range(len(rows)), key=out.order.__getitem__)  # stable: ties keep order
+        out.rows = rows.iloc[place].reset_index(drop=True)
+        out.order = [out.order[i] for i in place]
+        out.per_sample = {new: per_sample[old] for new, old in enumerate(place)}
     return out
 
 

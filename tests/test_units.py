@@ -83,24 +83,35 @@ def test_sweep_units_equal_one_sweep(tmp_path):
     pd.testing.assert_frame_equal(whole.rows, parts.rows)
     assert per_sample_equal(whole.per_sample, parts.per_sample)
     assert whole.energy == parts.energy and whole.range_floors == parts.range_floors
-    # test set x SNR chunks ([0, 20] and [40] dB): the same rows again
-    from linksim.units import sweep_chunks
+    # test set x SNR chunks ([0, 20] and [40] dB) x method chunks: the same rows again
+    from linksim.sweep import method_count
+    from linksim.units import SweepChunk, sweep_chunks
 
+    n = method_count(trained, classical)
+    assert n == 5  # LS, then csinet and PCA (512 bits) trained on each of the two sets
     sc = run.sc.model_copy(update={"execution": run.sc.execution.model_copy(
         update={"sweep_snrs_per_unit": 2})})
-    chunks = sweep_chunks(sc)
-    assert chunks == [("uma_small", (0.0, 20.0)), ("uma_small", (40.0,)),
-                      ("uma_b", (0.0, 20.0)), ("uma_b", (40.0,))]
-    parts = merge_sweeps([run_sweep(sc, run.datasets, trained, classical, test_sets=[t],
-                                    snr_points=list(snrs)) for t, snrs in chunks])
-    pd.testing.assert_frame_equal(whole.rows, parts.rows)
-    assert per_sample_equal(whole.per_sample, parts.per_sample)
-    assert whole.energy == parts.energy and whole.range_floors == parts.range_floors
+    chunks = sweep_chunks(sc, n)
+    assert chunks == [SweepChunk("uma_small", (0.0, 20.0)), SweepChunk("uma_small", (40.0,)),
+                      SweepChunk("uma_b", (0.0, 20.0)), SweepChunk("uma_b", (40.0,))]
+    sc = sc.model_copy(update={"execution": sc.execution.model_copy(
+        update={"sweep_methods_per_unit": 3})})
+    chunks = sweep_chunks(sc, n)
+    assert [c.label for c in chunks[:2]] == ["uma_small@0,20dB#m0-2", "uma_small@0,20dB#m3-4"]
+    assert len(chunks) == 8
+    for order in (chunks, chunks[::-1]):  # the units' results merge in any order
+        parts = merge_sweeps([run_sweep(sc, run.datasets, trained, classical,
+                                        test_sets=[c.test_set], snr_points=list(c.snrs),
+                                        methods=c.methods) for c in order])
+        pd.testing.assert_frame_equal(whole.rows, parts.rows)
+        assert per_sample_equal(whole.per_sample, parts.per_sample)
+        assert whole.energy == parts.energy and whole.range_floors == parts.range_floors
     run.close()
 
 
 def test_snr_chunked_run_equals_the_run_by_test_set(tmp_path):
-    """``execution.sweep_snrs_per_unit`` cuts the sweep into test set x SNR units: same bytes."""
+    """``execution.sweep_snrs_per_unit`` cuts the sweep into test set x SNR units, and
+    ``sweep_methods_per_unit`` into test set x method units: same bytes."""
     _, whole = _run(scenarios.write(tmp_path, TWO_SETS))
     _, chunked = _run(scenarios.write(tmp_path, {**TWO_SETS, "execution": {
         "sweep_snrs_per_unit": 2}}, name="chunked.yaml"))
@@ -108,6 +119,11 @@ def test_snr_chunked_run_equals_the_run_by_test_set(tmp_path):
     units = json.loads((chunked / "manifest.json").read_text())["units"]
     assert units["sweep"] == {"computed": 4, "reused": 0}
     assert units["train"]["computed"] == 0  # the models of the first run, from the cache
+    _, by_method = _run(scenarios.write(tmp_path, {**TWO_SETS, "execution": {
+        "sweep_methods_per_unit": 1}}, name="by_method.yaml"))
+    assert (whole / "results.csv").read_bytes() == (by_method / "results.csv").read_bytes()
+    units = json.loads((by_method / "manifest.json").read_text())["units"]
+    assert units["sweep"] == {"computed": 10, "reused": 0}  # 2 test sets x 5 methods
 
 
 def test_local_executor_runs_units_in_order():
