@@ -1,6 +1,7 @@
 """TR 38.843 study: training types deploy the right halves; a tiny end-to-end run_study."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from linksim.errors import LinksimInputError
@@ -115,6 +116,32 @@ def test_run_study_end_to_end():
     for name in ("A", "B"):  # the exact eigenvectors give the best rate on each test set
         rates = df[df["test_set"] == name]["rate"]
         assert ideal[ideal["test_set"] == name]["rate"].iloc[0] == pytest.approx(rates.max())
+
+
+def test_trained_pairs_are_cached_and_read_back(tmp_path, monkeypatch):
+    """A second call with the same settings and data reads every pair from the model cache
+    and gives the same rows; a changed setting trains again; a corrupt file is retrained."""
+    from linksim.tr38843 import study
+
+    lines = []
+    first = run_study(_channels(), _config(), seed=7, model_dir=tmp_path, echo=lines.append)
+    files = sorted(tmp_path.glob("tr38843-*.npz"))
+    assert len(files) == 4 and not lines  # codec x bins x training types, trained once each
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained although cached")
+
+    monkeypatch.setattr(study, "train_codec_pair", no_training)
+    again = run_study(_channels(), _config(), seed=7, model_dir=tmp_path, echo=lines.append)
+    pd.testing.assert_frame_equal(first, again)
+    assert len(lines) == 4 and all("loaded from" in line for line in lines)
+    with pytest.raises(AssertionError, match="trained although cached"):  # another seed
+        run_study(_channels(), _config(), seed=8, model_dir=tmp_path)
+    monkeypatch.undo()
+    files[0].write_bytes(b"not a zip file")
+    with pytest.warns(UserWarning, match="unreadable"):
+        third = run_study(_channels(), _config(), seed=7, model_dir=tmp_path)
+    pd.testing.assert_frame_equal(first, third)  # retrained: the same seed, the same weights
 
 
 def test_run_study_refuses_bad_input_naming_the_field():

@@ -134,7 +134,8 @@ def run_stage(run, out_dir: Path) -> pd.DataFrame:
     channels = {n: tuple(_mimo(run.datasets[(n, s)].channels()) for s in ("train", "test"))
                 for n in used_sets(study)}
     df = run_study(channels, study.model_copy(update={"generalization": cases(study)}),
-                   seed=sc.seed, echo=run.echo)
+                   seed=sc.seed, echo=run.echo, model_dir=run.cache_dir / "models",
+                   retrain=run.retrain)
     run.timings["training_s"] = time.perf_counter() - t0  # the study: training and evaluation
     df.to_csv(out_dir / "results.csv", index=False)
     plot_sgcs_vs_payload(df, out_dir / "sgcs_vs_payload.png")

@@ -23,6 +23,8 @@ generalization case, and one results table.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -31,6 +33,7 @@ from linksim.errors import LinksimInputError
 from linksim.etype2 import compress, payload_bits
 from linksim.phy.eigen import subband_eigenvectors
 from linksim.seeding import derive_seed, rng_for
+from linksim.tr38843 import store
 from linksim.tr38843.codecs import build_eigen_codec, to_complex, to_real
 from linksim.tr38843.config import StudyConfig, check_data, generalization_runs
 from linksim.tr38843.metrics import normalise_channels, precoded_rate, sgcs_summary
@@ -115,7 +118,8 @@ def _etype2_rows(cfg: StudyConfig, name: str, d: dict, snr: float) -> tuple[list
 
 
 def run_study(channels_by_name: dict[str, tuple[np.ndarray, np.ndarray]], cfg: StudyConfig,
-              seed: int | None = None, reuse: dict | None = None, echo=None) -> pd.DataFrame:
+              seed: int | None = None, reuse: dict | None = None, echo=None,
+              model_dir: Path | None = None, retrain: bool = False) -> pd.DataFrame:
     """Run the study (module docstring).
 
     Parameters
@@ -134,7 +138,13 @@ def run_study(channels_by_name: dict[str, tuple[np.ndarray, np.ndarray]], cfg: S
         model of its training set). Share it only between calls whose configurations differ in
         ``generalization`` alone (a list of cases shares one).
     echo : callable or None
-        Called with one line per case when ``cfg.generalization`` is a list.
+        Called with one line per case when ``cfg.generalization`` is a list, and one per
+        codec pair read from ``model_dir``.
+    model_dir : Path or None
+        The model cache (:mod:`linksim.tr38843.store`): a trained pair is saved there and read
+        back by a later call with the same settings and training data; ``None``: no cache.
+    retrain : bool
+        Train every pair even if ``model_dir`` holds it (and save it again).
 
     Returns
     -------
@@ -153,7 +163,8 @@ def run_study(channels_by_name: dict[str, tuple[np.ndarray, np.ndarray]], cfg: S
                 echo(f"tr38843: case {g.case} ({i + 1}/{len(cfg.generalization)}), train "
                      f"{'+'.join(g.train)}")
             parts.append(run_study(channels_by_name,
-                                   cfg.model_copy(update={"generalization": g}), seed, reuse))
+                                   cfg.model_copy(update={"generalization": g}), seed, reuse,
+                                   echo, model_dir, retrain))
         return pd.concat(parts, ignore_index=True)
     seed = cfg.seed if seed is None else int(seed)
     data = _prepare(channels_by_name, cfg, reuse)
@@ -190,10 +201,10 @@ def run_study(channels_by_name: dict[str, tuple[np.ndarray, np.ndarray]], cfg: S
                                 cfg.epochs, cfg.batch_size, cfg.learning_rate,
                                 derive_seed(seed, "tr38843", codec, bin_name, loss, ttype,
                                             *train), cfg.quantizer_bits)
-                            reuse[key] = train_codec_pair(
+                            reuse[key] = _trained_pair(
                                 lambda sd, c=codec, m=m: build_eigen_codec(c, s, nt, cfg.rank, m,
                                                                            sd),
-                                x, ttype, loss, settings)
+                                x, key, m, settings, model_dir, retrain, echo)
                         dep = reuse[key]
                         info = {"method": f"{codec} {ttype}", "kind": "ai", "codec": codec,
                                 "loss": loss, "training_type": ttype, "bin": bin_name,
@@ -219,6 +230,26 @@ def run_study(channels_by_name: dict[str, tuple[np.ndarray, np.ndarray]], cfg: S
         if col in df:
             df[col] = df[col].astype("Int64")
     return _with_joint_loss(df)
+
+
+def _trained_pair(make_codec, x: np.ndarray, key: tuple, codeword_len: int,
+                  settings: FitSettings, model_dir: Path | None, retrain: bool, echo):
+    """The deployed pair of ``key = (codec, bin, loss, training type, train sets)``: read from
+    the model cache ``model_dir`` when there, else trained (and saved there)."""
+    codec, bin_name, loss, ttype, train = key
+    if model_dir is None:
+        return train_codec_pair(make_codec, x, ttype, loss, settings)
+    path = store.pair_path(model_dir, codec, bin_name, loss, ttype, train, store.pair_key(
+        codec, x.shape[1:], codeword_len, loss, ttype, settings, x))
+    dep = None if retrain else store.load_pair(path, make_codec)
+    if dep is not None:
+        if echo is not None:
+            echo(f"tr38843: {codec} {bin_name} {loss} {ttype} ({'+'.join(train)}): loaded "
+                 f"from {path}")
+        return dep
+    dep = train_codec_pair(make_codec, x, ttype, loss, settings)
+    store.save_pair(path, dep)
+    return dep
 
 
 _INT_COLUMNS = ("param_combination", "payload_bits", "budget_bits", "codeword_length",
