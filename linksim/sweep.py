@@ -16,9 +16,10 @@ classical compressor (:class:`Classical`). Each reconstructs from the UE's estim
 bits it sent and carries its own row labels, so the sweep loop is the same for all of them.
 
 Random streams (``linksim.seeding``): the LS error per (test set, SNR) (kept angular-delay rows
-and, for space-frequency methods, the other rows: two streams), random beams per
-(test set, SNR), feedback noise per (test set, SNR, model, link); each is consumed batch by
-batch in test-set order, so a method's numbers do not depend on which other methods run.
+and, for space-frequency methods, the other rows: two streams), random beams (where a
+reconstruction is zero) per (test set, SNR, method), feedback noise per (test set, SNR, model,
+link); each is consumed batch by batch in test-set order, so a method's numbers do not depend on
+which other methods run, nor on how the sweep is cut into units (:mod:`linksim.units`).
 """
 
 from __future__ import annotations
@@ -321,9 +322,9 @@ def run_sweep(sc, datasets: dict, trained: list, baselines: list, progress: bool
             x_true = transforms.complex_to_real(ref.h_ad)
             for tc in trained:
                 floors[tc.model_dir.name].append(tc.codec.range_floor_per_sample(x_true))
-            for name, kw in (("perfect", {"h_hat": ref.h}),
-                             ("no_feedback", {"h_ad_hat": np.zeros_like(ref.h_ad)})):
-                if with_fixed:
+            if with_fixed:
+                for name, kw in (("perfect", {"h_hat": ref.h}),
+                                 ("no_feedback", {"h_ad_hat": np.zeros_like(ref.h_ad)})):
                     _append(fixed[name], metrics.link_metrics(ref, rng=rng_fixed, **kw))
             for s in snrs:
                 est = Estimate.draw(ref, s, rng_noise[s], rng_tail[s],
