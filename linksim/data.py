@@ -67,6 +67,11 @@ def load_split(cfg, split: str, seed: int, cache_dir: Path, progress: bool = Fal
 
 
 
+def drawn_on_gpu(cfg) -> bool:
+    """Whether scenario data set ``cfg`` is generated on a CUDA GPU (``generation_device``)."""
+    return getattr(cfg, "generation_device", "cpu") == "cuda"
+
+
 class DataStage:
     """Loading the data sets of a scenario (mixed into :class:`linksim.pipeline.Run`)."""
 
@@ -110,9 +115,8 @@ class DataStage:
         import torch
 
         for name, split, _ in self.needed_splits():
-            cfg = self.sc.datasets[name]
-            if (getattr(cfg, "generation_device", "cpu") == "cuda"
-                    and not torch.cuda.is_available() and not self.is_cached(name, split)):
+            if (drawn_on_gpu(self.sc.datasets[name]) and not torch.cuda.is_available()
+                    and not self.is_cached(name, split)):
                 raise LinksimInputError(
                     f"datasets.{name}.generation_device: 'cuda' asked for to generate its "
                     f"{split} split, but PyTorch sees no CUDA GPU (torch {torch.__version__}, "

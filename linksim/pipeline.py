@@ -39,7 +39,7 @@ from linksim.channels.dataset import (
     CirDataset,
     default_cache_dir,
 )
-from linksim.data import DataStage, codec_inputs, load_split  # noqa: F401
+from linksim.data import DataStage, codec_inputs, drawn_on_gpu, load_split  # noqa: F401
 from linksim.errors import LinksimInputError
 from linksim.executor import LocalExecutor, Unit
 from linksim.learning.device import current_device, on_training_device
@@ -282,8 +282,9 @@ class Run(DataStage, ModelZoo):
         splits = self.needed_splits()
         missing = [(name, split) for name, split, _ in splits if not self.is_cached(name, split)]
         ranges = {(name, split): units.split_shards(sc, name, split) for name, split in missing}
+
         def gpus(name: str) -> float:  # a split drawn on a GPU reserves one
-            return 1.0 if getattr(sc.datasets[name], "generation_device", "cpu") == "cuda" else 0.0
+            return 1.0 if drawn_on_gpu(sc.datasets[name]) else 0.0
 
         shards = [Unit("data", f"{name}/{split}[{lo}:{hi}]", units.shard_unit,
                        (sc, cache, name, split, lo, hi), threads=self.unit_threads,
