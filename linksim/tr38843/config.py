@@ -18,7 +18,7 @@ from linksim.tr38843.payload import DEFAULT_BINS, bin_members, etype2_payloads
 
 #: The eigenvector codecs' names (the keys of :data:`linksim.tr38843.codecs.EIGEN_CODECS`; kept
 #: here so that validating a scenario does not import Keras; a test checks that they agree).
-EIGEN_CODECS: tuple[str, ...] = ("eig_csinet", "eig_transformer")
+EIGEN_CODECS: tuple[str, ...] = ("eig_csinet", "eig_transformer", "eig_crnet", "eig_acrnet")
 
 
 class PayloadBin(StrictModel):
