@@ -144,6 +144,36 @@ def test_trained_pairs_are_cached_and_read_back(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(first, third)  # retrained: the same seed, the same weights
 
 
+def test_vector_quantiser_in_the_study_and_its_cache(tmp_path, monkeypatch):
+    """quantizer: vector gives AI rows of payload M B (M a multiple of vq_dim, within the bin),
+    for every training type; its pairs get other cache keys than the scalar ones, and the
+    codebook is saved and read back (the same rows on a rerun)."""
+    from linksim.tr38843 import study
+
+    cfg = _config(quantizer="vector", vq_dim=2, training_types=["joint", "nw_first", "ue_first"],
+                  generalization={"case": 1, "train": ["A"]})
+    df = run_study(_channels(), cfg, seed=7, model_dir=tmp_path)
+    ai = df[df["kind"] == "ai"]
+    assert len(ai) == 2 * 3 and set(ai["quantizer"]) == {"vector"} and set(ai["vq_dim"]) == {2}
+    assert (ai["codeword_length"] % 2 == 0).all()
+    assert (ai["payload_bits"] == ai["codeword_length"] * ai["quantizer_bits"]).all()
+    assert (ai["payload_bits"] <= ai["budget_bits"]).all()
+    assert ((ai["sgcs_l1"] > 0) & (ai["sgcs_l1"] <= 1 + 1e-6)).all()
+    vq_files = set(tmp_path.glob("tr38843-*.npz"))
+    assert len(vq_files) == 6
+    scalar = run_study(_channels(), cfg.model_copy(update={"quantizer": "scalar"}), seed=7,
+                       model_dir=tmp_path)
+    assert set(scalar[scalar["kind"] == "ai"]["quantizer"]) == {"scalar"}
+    assert scalar[scalar["kind"] == "ai"]["vq_dim"].isna().all()
+    assert len(set(tmp_path.glob("tr38843-*.npz")) - vq_files) == 6  # other keys
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained although cached")
+
+    monkeypatch.setattr(study, "train_codec_pair", no_training)
+    pd.testing.assert_frame_equal(df, run_study(_channels(), cfg, seed=7, model_dir=tmp_path))
+
+
 def test_run_study_refuses_bad_input_naming_the_field():
     ch = _channels()
     with pytest.raises(LinksimInputError, match="rank: 3 exceeds"):
