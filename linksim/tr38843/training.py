@@ -181,7 +181,7 @@ class VectorQuantiser:
         return (zs + (e - zs).detach()).reshape(b, m), aux
 
 
-def make_quantiser(settings: "FitSettings") -> VectorQuantiser | None:
+def make_quantiser(settings: FitSettings) -> VectorQuantiser | None:
     """A fresh :class:`VectorQuantiser` for ``settings.vq_dim``; ``None`` for the scalar one."""
     if settings.vq_dim is None or settings.bits is None:
         return None
