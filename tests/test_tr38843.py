@@ -20,11 +20,16 @@ from linksim.tr38843.payload import (
 )
 from linksim.tr38843.training import (
     FitSettings,
+    VectorQuantiser,
     dequantise,
+    fit_autoencoder,
     loss_torch,
     quantise,
     quantise_ste,
     train_codec_pair,
+    vq_dequantise,
+    vq_grid,
+    vq_indices,
 )
 from tests.tr38843_synth import multipath_channels
 
@@ -37,7 +42,7 @@ def _random_v(rng, shape):
 
 
 # ------------------------------------------------------------------------------ codecs
-@pytest.mark.parametrize("name", ["eig_csinet", "eig_transformer"])
+@pytest.mark.parametrize("name", ["eig_csinet", "eig_transformer", "eig_crnet", "eig_acrnet"])
 def test_codec_output_is_unit_norm_per_subband_and_layer(name):
     rng = np.random.default_rng(0)
     v = _random_v(rng, (5, 3, 8, 2))
@@ -49,6 +54,34 @@ def test_codec_output_is_unit_norm_per_subband_and_layer(name):
     assert tuple(z.shape) == (5, 6) and float(z.min()) >= 0 and float(z.max()) <= 1  # sigmoid
     v_hat = to_complex(codec.decoder(z, training=False).detach().numpy())
     np.testing.assert_allclose(np.linalg.norm(v_hat, axis=2), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["eig_crnet", "eig_acrnet"])
+def test_seed_codecs_on_eigenvectors_shapes_split_refusal_and_learning(name):
+    """The CRNet and ACRNet adaptations: [b, S, Nt, 2L] -> [b, M] at the UE, back at the BS;
+    parameters split between the two models; full-channel input refused; a few Adam steps
+    lower the SGCS loss on a tiny synthetic set."""
+    h = multipath_channels(64, 16, 2, 2, 2, 2, seed=5)  # [64, 16, 2, 8]: S = 4, Nt = 8
+    x = to_real(subband_eigenvectors(h, 4, 2)[0])  # rank 2: [64, 4, 8, 4]
+    codec = build_eigen_codec(name, 4, 8, 2, 12, seed=0)
+    assert codec.name == name and codec.input_shape == (4, 8, 4)
+    assert tuple(codec.encoder.input_shape) == (None, 4, 8, 4)
+    assert tuple(codec.encoder.output_shape) == (None, 12)
+    assert tuple(codec.decoder.input_shape) == (None, 12)
+    assert tuple(codec.decoder.output_shape) == (None, 4, 8, 4)
+    counts = codec.parameter_counts()
+    assert counts["ue_params"] == codec.encoder.count_params() > 4 * 8 * 4 * 12  # FC + convs
+    assert counts["bs_params"] == codec.decoder.count_params() > 12 * 4 * 8 * 4
+    assert not {w.path for w in codec.encoder.weights} & {w.path for w in codec.decoder.weights}
+    assert count_macs(codec.encoder) > 0 and count_macs(codec.decoder) > 0
+    codec.check_input(x)
+    with pytest.raises(LinksimInputError, match=f"'{name}' is an eigenvector codec"):
+        codec.check_input(h)  # the full channel [b, Nc, Nr, Nt], complex
+    with pytest.raises(LinksimInputError, match="full-channel input"):
+        codec.check_input(np.zeros((3, 32, 32, 2), np.float32))  # an angular-delay image
+    hist = fit_autoencoder(codec, x, "sgcs", FitSettings(epochs=4, batch_size=16,
+                                                         learning_rate=3e-3))
+    assert len(hist) == 4 and hist[-1] < hist[0]
 
 
 def test_transformer_attention_macs_follow_the_formula():
@@ -90,6 +123,68 @@ def test_quantiser_forward_is_b_bit_and_gradient_passes_straight_through():
     k = quantise(z.detach().numpy(), 2)
     np.testing.assert_array_equal(k, [0, 0, 1, 2, 3, 3])
     np.testing.assert_allclose(dequantise(k, 2), q.detach().numpy(), atol=1e-7)
+
+
+# ------------------------------------------------------------------------------ vector quantiser
+def test_vq_nearest_codeword_is_exact_on_a_hand_made_codebook():
+    cb = np.array([[0, 0], [1, 0], [0, 1], [1, 1]], np.float32)
+    z = np.array([[0.1, 0.2, 0.9, 0.45, 0.6, 0.6, 0.4, 0.9],
+                  [0.5, 0.5, 1.2, -0.3, 0.49, 0.51, 0.0, 1.0]])
+    idx = vq_indices(z, cb)
+    # (0.5, 0.5) is equidistant from all four: the lowest index wins
+    np.testing.assert_array_equal(idx, [[0, 1, 3, 2], [0, 1, 2, 2]])
+    np.testing.assert_array_equal(vq_dequantise(idx, cb), cb[idx].reshape(2, 8))
+    vq = VectorQuantiser(1, 2, cb)  # 2^(1*2) = 4 code vectors of 2 entries
+    zt = torch.tensor(z, dtype=torch.float32, requires_grad=True)
+    zq, aux = vq.ste(zt)
+    np.testing.assert_allclose(zq.detach().numpy(), vq.quantise(z), atol=1e-7)
+    np.testing.assert_allclose(vq.quantise(z), cb[idx].reshape(2, 8))
+    zq.sum().backward()  # straight through: d z_q / d z = 1
+    np.testing.assert_array_equal(zt.grad.numpy(), np.ones((2, 8)))
+    assert float(aux.detach()) > 0 and vq.codebook.grad is None  # codebook learns from aux only
+    aux.backward()
+    assert vq.codebook.grad is not None
+    with pytest.raises(LinksimInputError, match="vq_dim: 2 does not divide .* M = 3"):
+        vq_indices(np.zeros((1, 3)), cb)
+    with pytest.raises(LinksimInputError, match="vq_dim"):
+        VectorQuantiser(4, 4)  # 16 bits per sub-vector
+
+
+def test_vq_starts_as_the_scalar_quantiser_and_matches_its_payload():
+    grid = vq_grid(2, 3)
+    assert grid.shape == (64, 3) and len(np.unique(grid, axis=0)) == 64
+    z = np.random.default_rng(0).random((20, 12))
+    vq = VectorQuantiser(2, 3)
+    np.testing.assert_allclose(vq.quantise(z), dequantise(quantise(z, 2), 2), atol=1e-6)
+    # payload: M/d indices of B d bits = M B, within the bin budget as the scalar quantiser
+    for budget, bits, d in [(65, 2, 2), (115, 2, 2), (116, 2, 2), (324, 3, 4), (231, 1, 5)]:
+        m = codeword_length(budget, bits, vq_dim=d)
+        assert m % d == 0 and (m // d) * (bits * d) == m * bits <= budget
+        assert budget - m * bits < bits * d  # no further sub-vector fits
+        if codeword_length(budget, bits) % d == 0:
+            assert m == codeword_length(budget, bits)  # the scalar M when d divides it
+    assert codeword_length(65, 2, vq_dim=2) == 32 and codeword_length(115, 2, vq_dim=2) == 56
+    with pytest.raises(LinksimInputError, match="vq_dim"):
+        codeword_length(11, 3, vq_dim=4)
+
+
+@pytest.mark.parametrize("ttype", ["joint", "nw_first", "ue_first"])
+def test_vq_training_learns_the_codebook_for_every_training_type(ttype):
+    h = multipath_channels(48, 8, 2, 2, 1, 2, seed=5)
+    x = to_real(subband_eigenvectors(h, 4, 1)[0])  # [48, 2, 4, 2]
+    dep = train_codec_pair(lambda seed: build_eigen_codec("eig_csinet", 2, 4, 1, 4, seed),
+                           x, ttype, "sgcs", FitSettings(epochs=5, batch_size=16, vq_dim=2))
+    assert dep.quantiser is not None and dep.quantiser.dim == 2
+    assert not np.allclose(dep.quantiser.codebook_array(), vq_grid(2, 2))  # it trained
+    for hist in dep.history.values():
+        assert hist[-1] < hist[0]
+    out = dep.reconstruct(x[:6], 2)
+    np.testing.assert_allclose(np.linalg.norm(out.reshape(6, 2, 4, 1, 2), axis=(2, 4)), 1,
+                               atol=1e-5)
+    # the NW decoder sees only code vectors of the (first side's) codebook
+    z = dep.quantiser.quantise(dep.encoder(torch.from_numpy(x[:6])).detach().numpy())
+    cb = dep.quantiser.codebook_array()
+    assert all(any(np.allclose(v, c) for c in cb) for v in z.reshape(-1, 2))
 
 
 # ------------------------------------------------------------------------------ payload bins
@@ -160,6 +255,24 @@ def test_data_checks_name_the_field():
     with pytest.raises(LinksimInputError, match="payload_bins.big"):
         check_data(_cfg(payload_bins={"big": {"min_bits": 500}}), nr=2, nt=8, n3=4)
     assert check_data(_cfg(), nr=2, nt=8, n3=4) == {"small": [1]}
+
+
+def test_config_vector_quantiser_fields():
+    cfg = _cfg(quantizer="vector", vq_dim=3, quantizer_bits=4)
+    assert cfg.sub_vector == 3 and _cfg().sub_vector == 1 and _cfg().quantizer == "scalar"
+    with pytest.raises(ValidationError, match="vq_dim: 4 entries .* at most 12 bits"):
+        _cfg(quantizer="vector", vq_dim=4, quantizer_bits=4)
+    with pytest.raises(ValidationError, match="vq_dim: only used with quantizer: vector"):
+        _cfg(vq_dim=2)
+    with pytest.raises(ValidationError, match="quantizer"):
+        _cfg(quantizer="lattice")
+    # 4 ports, N3 = 4: pc1 has 11 bits, less than one 12-bit sub-vector (named at the data check)
+    small = {"payload_bins": {"small": {"min_bits": 0, "max_bits": 15}}, "n2": 1, "o2": 1}
+    with pytest.raises(LinksimInputError, match="vq_dim"):
+        check_data(_cfg(quantizer="vector", vq_dim=6, quantizer_bits=2, **small), nr=2, nt=4,
+                   n3=4)
+    assert check_data(_cfg(quantizer="vector", vq_dim=5, quantizer_bits=2, **small), nr=2,
+                      nt=4, n3=4) == {"small": [1]}
 
 
 def test_config_refuses_channel_input_and_full_channel_codecs():

@@ -82,6 +82,10 @@ def test_study_runs_from_a_scenario(tmp_path):
     ({"csi_input": "channel"}, "codecs"),                             # eigen codec, full channel
     ({"codecs": ["csinet"]}, "codecs"),                               # a full-channel codec
     ({"seed": 1}, "tr38843.seed"),
+    ({"quantizer": "vector", "vq_dim": 7}, "vq_dim"),                # 14 bits per sub-vector
+    ({"vq_dim": 2}, "vq_dim"),                                        # scalar quantiser
+    ({"quantizer": "vector", "quantizer_bits": 6, "vq_dim": 2}, "tr38843.vq_dim"),  # 12 > 11 bits
+    ({"quantizer": "vq"}, "quantizer"),
     ({"generalization": [{"case": 2, "train": ["a"], "test": ["c"]}]},
      "tr38843.generalization[0].test"),
 ])

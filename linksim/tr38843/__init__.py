@@ -1,7 +1,9 @@
 """3GPP TR 38.843-style evaluation of AI eigenvector-CSI compression (docs/tr38843.md).
 
-* :mod:`~linksim.tr38843.codecs`: eigenvector codecs (CsiNet-style CNN, transformer);
-* :mod:`~linksim.tr38843.training`: MSE / SGCS losses, QAT, joint / NW-first / UE-first;
+* :mod:`~linksim.tr38843.codecs`: eigenvector codecs (CsiNet-, CRNet-, ACRNet-style CNNs,
+  transformer);
+* :mod:`~linksim.tr38843.training`: MSE / SGCS losses, scalar QAT and vector quantisation,
+  joint / NW-first / UE-first;
 * :mod:`~linksim.tr38843.payload`: eType II payloads and the small / medium / large bins;
 * :mod:`~linksim.tr38843.metrics`: SGCS per layer, NMSE, post-MMSE rate;
 * :mod:`~linksim.tr38843.config`: the strict study settings and generalization cases;

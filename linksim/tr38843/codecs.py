@@ -1,4 +1,5 @@
-"""AI codecs on eigenvector CSI (3GPP TR 38.843 style): a CsiNet-style CNN and a transformer.
+"""AI codecs on eigenvector CSI (3GPP TR 38.843 style): CsiNet-, CRNet- and ACRNet-style CNNs
+and a transformer.
 
 Input and output
 ----------------
@@ -23,6 +24,30 @@ same two Keras models (``encoder``, ``decoder``) and ``parameter_counts()``, so
     (was linear). Decoder: FC to ``S Nt 2L``, reshape, two RefineNet units whose last conv has
     ``2L`` filters (was 2; so the identity shortcut matches ``L`` layers), a final 3x3 conv
     with ``2L`` linear filters, then :class:`UnitNorm` (new).
+``eig_crnet`` (CRNet, Lu et al. 2020, adapted; :class:`EigCRNet`)
+    The seed CRNet's blocks (:mod:`linksim.codecs.crnet`) on the ``[S, Nt]`` grid with ``2L``
+    channels. Encoder: path 1 3x3 / 1x9 / 9x1 convs, path 2 one 3x3 conv (each ``2L -> 2L``,
+    bias-free + batch norm, LReLU(0.3) between), concat ``4L``, LReLU, 1x1 conv to ``2L``,
+    LReLU, flatten ``S Nt 2L``, FC to ``M`` with a sigmoid (was linear). Decoder: FC to
+    ``S Nt 2L``, reshape, 5x5 conv ``2L`` + LReLU, two CRBlocks
+    (:func:`linksim.codecs.crnet.cr_block` reused as is: paths of width 7, 1x1 merge back to
+    ``2L``, identity shortcut), then (new) a linear 3x3 conv ``2L`` (the CRBlock ends in a
+    LeakyReLU, which would bias the signs) and :class:`UnitNorm`. The 1x9 kernels slide along
+    the ports ``Nt``, the 9x1 along the subbands ``S`` ('same' padding; ``S = 13`` < 9 + 4 is
+    fine).
+``eig_acrnet`` (ACRNet-1x, Lu et al., seed 002, adapted; :class:`EigACRNet`)
+    The seed ACRNet's blocks (:mod:`linksim.codecs.acrnet`: ``act``, ACREnBlock, ACRDeBlock,
+    all generic in the channel count) with ``2L`` channels. Encoder: 5x5 conv ``2L`` + PReLU,
+    two ACREnBlocks (1x9 / 9x1, shortcut), flatten, FC to ``M`` (sigmoid). Decoder: FC,
+    reshape, 5x5 conv ``2L`` + PReLU, two ACRDeBlocks of expansion ``k`` (default 1: 1x9 conv to
+    ``8k``, 7x7 group conv in ``4k`` groups of 2, 9x1 conv back to ``2L``, shortcut), then (new)
+    a linear 3x3 conv ``2L`` and :class:`UnitNorm` (the seed's sigmoid head is dropped).
+    **Why ACRNet and not CLLWCsiNet:** CLLWCsiNet has no FC layer; its codeword is
+    ``c`` channels of ``1 x Nt`` (``M = c Nt``), so ``M`` must be a multiple of ``Nt`` (32 here),
+    while the study's ``M = floor(P_ref / B)`` comes from the eType II bin (58, 86, 162 for the
+    rank-2 scenario); its latent reshape also assumes the ``[Na, Nt, 2]`` angular-delay layout
+    and its multi-resolution head is fixed at 2 channels. Adapting it would need an FC to ``M``,
+    i.e. no longer CLLWCsiNet. ACRNet's blocks take any channel count and grid unchanged.
 ``eig_transformer`` (the transformer of the 3GPP evaluations: tokens = subbands)
     Encoder: each subband's ``2 Nt L`` reals linearly embedded to ``d_model`` plus a learned
     position embedding, ``num_blocks`` pre-norm encoder blocks (multi-head self-attention and a
@@ -39,6 +64,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from linksim.codecs.acrnet import acr_decoder_block, acr_encoder_block, act
+from linksim.codecs.crnet import conv_bn, cr_block, lrelu
 from linksim.codecs.csinet import LEAK, conv_bn_act
 from linksim.errors import LinksimInputError
 
@@ -219,6 +246,77 @@ class EigCsiNet(EigenCodec):
         return keras.Model(z_in, UnitNorm(name="unit_norm")(x), name="eig_csinet_decoder")
 
 
+class EigCRNet(EigenCodec):
+    """CRNet adapted to eigenvector input (module docstring): UE ``[b, S, Nt, 2L] -> [b, M]``
+    (multi-resolution conv encoder + sigmoid FC), BS ``[b, M] -> [b, S, Nt, 2L]`` (FC, 5x5 head,
+    two CRBlocks, linear 3x3 conv, :class:`UnitNorm`)."""
+
+    name = "eig_crnet"
+
+    def build_encoder(self) -> keras.Model:
+        c = 2 * self.num_layers
+        x_in = keras.Input(self.input_shape, name="eigenvectors")
+        p1 = conv_bn(x_in, c, 3, "enc_p1_3x3")
+        p1 = conv_bn(lrelu(p1, "enc_p1_act1"), c, (1, 9), "enc_p1_1x9")
+        p1 = conv_bn(lrelu(p1, "enc_p1_act2"), c, (9, 1), "enc_p1_9x1")
+        p2 = conv_bn(x_in, c, 3, "enc_p2_3x3")
+        x = layers.Concatenate(name="enc_concat")([p1, p2])  # [b, S, Nt, 4L]
+        x = conv_bn(lrelu(x, "enc_concat_act"), c, 1, "enc_1x1")
+        x = layers.Flatten(name="enc_flatten")(lrelu(x, "enc_1x1_act"))
+        z = layers.Dense(self.codeword_length, activation="sigmoid", name="enc_fc")(x)
+        return keras.Model(x_in, z, name="eig_crnet_encoder")
+
+    def build_decoder(self) -> keras.Model:
+        c = 2 * self.num_layers
+        z_in = keras.Input((self.codeword_length,), name="codeword")
+        x = layers.Dense(math.prod(self.input_shape), name="dec_fc")(z_in)
+        x = layers.Reshape(self.input_shape, name="dec_reshape")(x)
+        x = lrelu(conv_bn(x, c, 5, "dec_head_5x5"), "dec_head_act")
+        x = cr_block(x, "crblock1")
+        x = cr_block(x, "crblock2")
+        x = layers.Conv2D(c, 3, padding="same", name="dec_out")(x)
+        return keras.Model(z_in, UnitNorm(name="unit_norm")(x), name="eig_crnet_decoder")
+
+
+class EigACRNet(EigenCodec):
+    """ACRNet-kx adapted to eigenvector input (module docstring; why not CLLWCsiNet there):
+    UE ``[b, S, Nt, 2L] -> [b, M]`` (5x5 head, two ACREnBlocks, sigmoid FC), BS
+    ``[b, M] -> [b, S, Nt, 2L]`` (FC, 5x5 head, two ACRDeBlocks, linear 3x3 conv,
+    :class:`UnitNorm`).
+
+    Extra parameters: ``expansion`` ``k`` (1: ACRNet-1x, the group conv has ``4k`` groups of 2
+    channels) and ``activation`` (``"prelu"``, the paper's; ``"sprelu"``, ``"lrelu"``)."""
+
+    name = "eig_acrnet"
+
+    def __init__(self, num_subbands: int, num_ports: int, num_layers: int,
+                 codeword_length: int, seed: int = 0, expansion: int = 1,
+                 activation: str = "prelu"):
+        self.expansion, self.activation = int(expansion), str(activation)
+        super().__init__(num_subbands, num_ports, num_layers, codeword_length, seed)
+
+    def build_encoder(self) -> keras.Model:
+        c = 2 * self.num_layers
+        x_in = keras.Input(self.input_shape, name="eigenvectors")
+        x = act(conv_bn(x_in, c, 5, "enc_head_5x5"), self.activation, "enc_head_act")
+        x = acr_encoder_block(x, self.activation, "acrenblock1")
+        x = acr_encoder_block(x, self.activation, "acrenblock2")
+        x = layers.Flatten(name="enc_flatten")(x)
+        z = layers.Dense(self.codeword_length, activation="sigmoid", name="enc_fc")(x)
+        return keras.Model(x_in, z, name="eig_acrnet_encoder")
+
+    def build_decoder(self) -> keras.Model:
+        c = 2 * self.num_layers
+        z_in = keras.Input((self.codeword_length,), name="codeword")
+        x = layers.Dense(math.prod(self.input_shape), name="dec_fc")(z_in)
+        x = layers.Reshape(self.input_shape, name="dec_reshape")(x)
+        x = act(conv_bn(x, c, 5, "dec_head_5x5"), self.activation, "dec_head_act")
+        x = acr_decoder_block(x, self.expansion, self.activation, "acrdeblock1")
+        x = acr_decoder_block(x, self.expansion, self.activation, "acrdeblock2")
+        x = layers.Conv2D(c, 3, padding="same", name="dec_out")(x)
+        return keras.Model(z_in, UnitNorm(name="unit_norm")(x), name="eig_acrnet_decoder")
+
+
 def _blocks(x, d_model: int, num_heads: int, d_ff: int, num_blocks: int, name: str):
     """``num_blocks`` pre-norm transformer encoder blocks on tokens ``[b, S, d_model]``."""
     for i in range(num_blocks):
@@ -274,7 +372,9 @@ class EigTransformer(EigenCodec):
 
 #: Eigenvector codecs by name (the study's ``codecs`` field).
 EIGEN_CODECS: dict[str, type[EigenCodec]] = {"eig_csinet": EigCsiNet,
-                                              "eig_transformer": EigTransformer}
+                                              "eig_transformer": EigTransformer,
+                                              "eig_crnet": EigCRNet,
+                                              "eig_acrnet": EigACRNet}
 
 
 def build_eigen_codec(name: str, num_subbands: int, num_ports: int, num_layers: int,

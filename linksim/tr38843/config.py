@@ -14,11 +14,17 @@ from pydantic import Field, field_validator, model_validator
 
 from linksim.errors import LinksimInputError
 from linksim.scenario_sections import Float, Int, StrictModel, non_empty_unique, unique
-from linksim.tr38843.payload import DEFAULT_BINS, bin_members, etype2_payloads
+from linksim.tr38843.payload import (
+    DEFAULT_BINS,
+    VQ_MAX_BITS,
+    bin_members,
+    codeword_length,
+    etype2_payloads,
+)
 
 #: The eigenvector codecs' names (the keys of :data:`linksim.tr38843.codecs.EIGEN_CODECS`; kept
 #: here so that validating a scenario does not import Keras; a test checks that they agree).
-EIGEN_CODECS: tuple[str, ...] = ("eig_csinet", "eig_transformer")
+EIGEN_CODECS: tuple[str, ...] = ("eig_csinet", "eig_transformer", "eig_crnet", "eig_acrnet")
 
 
 class PayloadBin(StrictModel):
@@ -101,6 +107,12 @@ class StudyConfig(StrictModel):
     training_types: list[Literal["joint", "nw_first", "ue_first"]] = Field(
         default_factory=lambda: ["joint"])
     quantizer_bits: Int = Field(2, ge=1, le=8, description="B bits per codeword entry")
+    quantizer: Literal["scalar", "vector"] = Field(
+        "scalar", description="scalar: B-bit uniform per entry; vector: sub-vectors of vq_dim "
+                              "entries, each the index of one of 2^(B vq_dim) learned code "
+                              "vectors (same payload M B)")
+    vq_dim: Int = Field(2, ge=1, description="entries per vector-quantised sub-vector (d); "
+                                             "quantizer: vector only")
     generalization: Generalization | list[Generalization] = Field(
         description="one generalization case, or a list of them (each run in turn)")
     epochs: Int = Field(5, ge=1)
@@ -139,6 +151,24 @@ class StudyConfig(StrictModel):
         return v
 
     @model_validator(mode="after")
+    def _vq(self):
+        if self.quantizer == "scalar":
+            if "vq_dim" in self.model_fields_set:
+                raise ValueError("vq_dim: only used with quantizer: vector (the scalar "
+                                 "quantiser has no sub-vectors); remove it or set quantizer")
+        elif self.quantizer_bits * self.vq_dim > VQ_MAX_BITS:
+            raise ValueError(f"vq_dim: {self.vq_dim} entries of quantizer_bits = "
+                             f"{self.quantizer_bits} make {self.quantizer_bits * self.vq_dim}-bit "
+                             f"sub-vectors, a codebook of 2^{self.quantizer_bits * self.vq_dim} "
+                             f"vectors; at most {VQ_MAX_BITS} bits per sub-vector")
+        return self
+
+    @property
+    def sub_vector(self) -> int:
+        """Entries per quantised unit: ``vq_dim`` (vector quantiser) or 1 (scalar)."""
+        return self.vq_dim if self.quantizer == "vector" else 1
+
+    @model_validator(mode="after")
     def _input(self):
         if self.csi_input != "eigenvectors":
             raise ValueError(f"codecs: {self.codecs[0]!r} is an eigenvector codec and cannot "
@@ -161,7 +191,8 @@ def check_data(cfg: StudyConfig, nr: int, nt: int, n3: int, name: str = "") -> d
     ------
     LinksimInputError
         ``n1``/``n2`` (``Nt != 2 N1 N2``), ``rank`` (above ``min(Nr, Nt)``) or
-        ``payload_bins.<name>`` (no paramCombination reaches it), naming the field.
+        ``payload_bins.<name>`` (no paramCombination reaches it) or ``quantizer_bits`` /
+        ``vq_dim`` (a bin's budget holds no codeword entry / sub-vector), naming the field.
     """
     where = f" (set {name!r})" if name else ""
     if nt != 2 * cfg.n1 * cfg.n2:
@@ -173,4 +204,7 @@ def check_data(cfg: StudyConfig, nr: int, nt: int, n3: int, name: str = "") -> d
     if not payloads:
         raise LinksimInputError(f"rank: no eType II paramCombination allows rank {cfg.rank} "
                                 f"with (N1, N2) = ({cfg.n1}, {cfg.n2}), N3 = {n3}")
-    return bin_members(payloads, cfg.bins())
+    members = bin_members(payloads, cfg.bins())
+    for pcs in members.values():
+        codeword_length(payloads[pcs[0]], cfg.quantizer_bits, vq_dim=cfg.sub_vector)
+    return members

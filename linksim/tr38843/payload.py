@@ -14,12 +14,22 @@ paramCombination 1 = 65 bits (small), 3 = 115 (medium), 5 / 7 / 6 / 8 = 231 / 24
 maximum ``K_NZ``, :func:`linksim.etype2.payload_bits`) lies in it; its *reference* is the one
 with the smallest payload. An AI codec in the bin gets ``M = floor(P_ref / B)`` codeword entries
 of ``B`` bits, so its payload ``M B <= P_ref <=`` every eType II payload of the bin.
+
+**Vector quantisation** (``quantizer: vector``, :class:`linksim.tr38843.training.VectorQuantiser`)
+cuts the codeword into ``M / d`` sub-vectors of ``d`` entries (``vq_dim``), each sent as the
+index of one of ``2^(B d)`` code vectors, i.e. ``B d`` bits. Its payload is
+``(M / d) B d = M B`` bits, the scalar quantiser's, with
+``M = d floor(P_ref / (B d))`` (the largest multiple of ``d`` within the budget; the scalar
+``floor(P_ref / B)`` when ``d`` divides it), so it falls in the same bins.
 """
 
 from __future__ import annotations
 
 from linksim.errors import LinksimInputError
 from linksim.etype2 import PARAM_COMBINATIONS, payload_bits
+
+#: Most bits per vector-quantised sub-vector (``B d``): a codebook of ``2^12 = 4096`` vectors.
+VQ_MAX_BITS = 12
 
 #: name -> (lowest, highest) payload in bits, ``None`` = unbounded above.
 DEFAULT_BINS: dict[str, tuple[int, int | None]] = {"small": (0, 80), "medium": (100, 140),
@@ -60,17 +70,25 @@ def bin_members(payloads: dict[int, int], bins: dict[str, tuple[int, int | None]
     return out
 
 
-def codeword_length(budget_bits: int, bits_per_entry: int, field: str = "quantizer_bits"
-                    ) -> int:
-    """``M = floor(budget / B)``, the AI codeword entries within a bin's budget.
+def codeword_length(budget_bits: int, bits_per_entry: int, field: str = "quantizer_bits",
+                    vq_dim: int = 1) -> int:
+    """``M = floor(budget / B)``, the AI codeword entries within a bin's budget; with vector
+    quantisation of ``d = vq_dim`` entries per sub-vector ``M = d floor(budget / (B d))`` (the
+    payload ``M B`` either way; module docstring).
 
     Raises
     ------
     LinksimInputError
-        ``M < 1`` (the budget is below ``B``); the message names ``field``.
+        ``M < 1`` (the budget is below ``B``, or ``B d``); the message names ``field`` (and
+        ``vq_dim`` when ``d > 1``).
     """
-    m = int(budget_bits) // int(bits_per_entry)
+    d = int(vq_dim)
+    m = int(budget_bits) // (int(bits_per_entry) * d) * d
     if m < 1:
+        if d > 1:
+            raise LinksimInputError(f"vq_dim: sub-vectors of {d} entries at {bits_per_entry} "
+                                    f"bits each ({d * bits_per_entry} bits) do not fit in a "
+                                    f"budget of {budget_bits} bits")
         raise LinksimInputError(f"{field}: {bits_per_entry} bits per entry leave no codeword "
                                 f"entry in a budget of {budget_bits} bits")
     return m

@@ -5,10 +5,12 @@ A pair is one ``.npz`` file in the run's model cache (``<cache>/models/``), name
 ``tr38843-<codec>-<bin>-<loss>-<training type>-<train sets>-<key>.npz``. The key
 (:func:`pair_key`) is a SHA-256 of everything that determines the trained weights: the codec,
 its input shape and codeword length, the loss, the training type, the fit settings (epochs,
-batch, learning rate, seed, quantiser bits) and a digest of the training eigenvectors
+batch, learning rate, seed, quantiser bits, and ``vq_dim`` for a vector quantiser only, so
+that the keys of scalar-quantised pairs are those from before vector quantisation existed)
+and a digest of the training eigenvectors
 themselves (so the data set, the mix of Case 3 and the eigenvector settings are all in it).
 The file holds the deployed encoder's and decoder's weights (NumPy arrays, so a GPU-trained
-pair loads on a CPU) and the loss histories; it is written atomically
+pair loads on a CPU), the vector quantiser's codebook (if any) and the loss histories; it is written atomically
 (:func:`linksim.fsutil.atomic_path`). An unreadable file is removed and the pair trained again.
 """
 
@@ -24,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from linksim.errors import LinksimInputError
 from linksim.fsutil import atomic_path
 from linksim.tr38843.codecs import EigenCodec
-from linksim.tr38843.training import Deployed, FitSettings
+from linksim.tr38843.training import Deployed, FitSettings, VectorQuantiser
 
 #: Version of the file layout and of what the key covers; part of the key.
 MODEL_FORMAT = 1
@@ -37,9 +40,12 @@ def pair_key(codec: str, input_shape: tuple[int, ...], codeword_length: int, los
     """16 hex digits of SHA-256 over what determines a trained pair (module docstring);
     ``x [N, S, Nt, 2L]`` float32 are the training eigenvectors."""
     x = np.ascontiguousarray(x, np.float32)
+    fit = dataclasses.asdict(settings)
+    if fit.get("vq_dim") is None:  # scalar quantiser: the key as before vq_dim existed
+        fit.pop("vq_dim", None)
     key = {"format": MODEL_FORMAT, "codec": codec, "input_shape": list(input_shape),
            "codeword_length": int(codeword_length), "loss": loss,
-           "training_type": training_type, "settings": dataclasses.asdict(settings),
+           "training_type": training_type, "settings": fit,
            "x": [list(x.shape), hashlib.sha256(x.tobytes()).hexdigest()]}
     blob = json.dumps(key, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
@@ -58,6 +64,9 @@ def save_pair(path: Path, dep: Deployed) -> None:
     arrays |= {f"dec_{i}": w for i, w in enumerate(dep.decoder.get_weights())}
     meta = {"format": MODEL_FORMAT, "training_type": dep.training_type,
             "history": {k: [float(v) for v in h] for k, h in dep.history.items()}}
+    if dep.quantiser is not None:
+        arrays["codebook"] = dep.quantiser.codebook_array()
+        meta["vq"] = {"bits": dep.quantiser.bits, "dim": dep.quantiser.dim}
     with atomic_path(path, suffix=".npz") as tmp:
         np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
 
@@ -75,12 +84,15 @@ def load_pair(path: Path, make_codec: Callable[[int], EigenCodec]) -> Deployed |
             meta = json.loads(str(f["meta"]))
             enc = [f[f"enc_{i}"] for i in range(len(codec.encoder.get_weights()))]
             dec = [f[f"dec_{i}"] for i in range(len(codec.decoder.get_weights()))]
+            vq = (VectorQuantiser(meta["vq"]["bits"], meta["vq"]["dim"], f["codebook"])
+                  if "vq" in meta else None)
         codec.encoder.set_weights(enc)
         codec.decoder.set_weights(dec)
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, json.JSONDecodeError,
+            LinksimInputError) as exc:
         path.unlink(missing_ok=True)
         warnings.warn(f"eigenvector codec cache entry {path} unreadable ({exc}); training it "
                       "again", stacklevel=2)
         return None
     return Deployed(meta["training_type"], codec.encoder, codec.decoder, codec, codec,
-                    meta["history"])
+                    meta["history"], vq)

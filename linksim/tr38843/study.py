@@ -10,7 +10,7 @@ generalization case, and one results table.
 * ``bin``, ``payload_bits`` (eType II: the specification's payload at the maximum ``K_NZ``; AI:
   ``M B``), ``payload_bits_mean`` (eType II: mean over samples with each report's ``K_NZ``),
   ``budget_bits`` (the bin's reference eType II payload), ``codeword_length``,
-  ``quantizer_bits``;
+  ``quantizer_bits``, ``quantizer`` (``scalar`` or ``vector``) and ``vq_dim`` (vector rows);
 * ``case``, ``train_set`` (``A+B`` for a mix; empty for eType II and ideal), ``test_set``;
 * ``sgcs_l<l>``, ``sgcs_l<l>_p<q>``, ``sgcs_mean``, ``eigen_nmse_db``
   (:func:`linksim.tr38843.metrics.sgcs_summary`);
@@ -192,7 +192,7 @@ def run_study(channels_by_name: dict[str, tuple[np.ndarray, np.ndarray]], cfg: S
         tests = [r for r in runs if r.train == train]
         for codec in cfg.codecs:
             for bin_name, budget in budgets.items():
-                m = codeword_length(budget, cfg.quantizer_bits)
+                m = codeword_length(budget, cfg.quantizer_bits, vq_dim=cfg.sub_vector)
                 for loss in cfg.losses:
                     for ttype in cfg.generalization.training_types or cfg.training_types:
                         key = (codec, bin_name, loss, ttype, train)
@@ -200,7 +200,8 @@ def run_study(channels_by_name: dict[str, tuple[np.ndarray, np.ndarray]], cfg: S
                             settings = FitSettings(
                                 cfg.epochs, cfg.batch_size, cfg.learning_rate,
                                 derive_seed(seed, "tr38843", codec, bin_name, loss, ttype,
-                                            *train), cfg.quantizer_bits)
+                                            *train), cfg.quantizer_bits,
+                                vq_dim=cfg.vq_dim if cfg.quantizer == "vector" else None)
                             reuse[key] = _trained_pair(
                                 lambda sd, c=codec, m=m: build_eigen_codec(c, s, nt, cfg.rank, m,
                                                                            sd),
@@ -210,6 +211,8 @@ def run_study(channels_by_name: dict[str, tuple[np.ndarray, np.ndarray]], cfg: S
                                 "loss": loss, "training_type": ttype, "bin": bin_name,
                                 "payload_bits": m * cfg.quantizer_bits, "budget_bits": budget,
                                 "codeword_length": m, "quantizer_bits": cfg.quantizer_bits,
+                                "quantizer": cfg.quantizer,
+                                "vq_dim": cfg.vq_dim if cfg.quantizer == "vector" else None,
                                 "case": case, "train_set": "+".join(train),
                                 "ue_params": int(dep.encoder.count_params()),
                                 "bs_params": int(dep.decoder.count_params()),
@@ -253,7 +256,7 @@ def _trained_pair(make_codec, x: np.ndarray, key: tuple, codeword_len: int,
 
 
 _INT_COLUMNS = ("param_combination", "payload_bits", "budget_bits", "codeword_length",
-                "quantizer_bits", "ue_params", "bs_params", "ue_flops", "bs_flops")
+                "quantizer_bits", "vq_dim", "ue_params", "bs_params", "ue_flops", "bs_flops")
 
 
 def _with_joint_loss(df: pd.DataFrame) -> pd.DataFrame:
