@@ -13,9 +13,11 @@ The job (JSON) names
   null to run existing ``.tflite`` files (then only LiteRT is used; any keys);
 * ``targets``: ``{format: .tflite path}`` with formats ``tflite-float`` (float32),
   ``tflite-dynamic-int8`` (int8 weights, float activations) and ``tflite-int8`` (int8 weights and
-  activations, int8 input and output tensors; calibrated on ``calibration``);
+  activations, int8 input and output tensors; calibrated on ``calibration``) and
+  ``tflite-int16x8`` (int8 weights, int16 activations and input/output tensors, calibrated the
+  same way);
 * ``calibration``: ``.npy`` of normalised training CSI ``[N, Na, Nt, 2]`` float32 (the
-  representative data set of ``tflite-int8``), or null;
+  representative data set of ``tflite-int8`` and ``tflite-int16x8``), or null;
 * ``inputs``: ``.npy`` of normalised CSI ``[N, Na, Nt, 2]`` to encode with every format, or
   null; ``outputs_dir``: where the codewords ``codewords<i>.npy`` ``[N, M]`` float32 go;
 * ``latency_runs``, ``warmup_runs``: timed and untimed invocations on one CSI, one thread
@@ -26,8 +28,8 @@ The result maps each format to its file, size in bytes, median and minimum laten
 one invocation (``set_tensor``, ``invoke``, ``get_tensor``) on one CSI with ``num_threads=1``,
 the codeword file, and the (scale, zero point) of the input and output tensors (``[0, 0]`` for
 float).
-The int8 model's codewords are dequantised here: ``z = s (q - zp)``; its float input is quantised
-as ``q = clip(round(x / s) + zp, -128, 127)``.
+The integer models' codewords are dequantised here: ``z = s (q - zp)``; their float input is
+quantised as ``q = clip(round(x / s) + zp, qmin, qmax)`` of the tensor's integer type.
 
 Exit codes: 0 done, 3 TensorFlow or LiteRT missing (stderr names them), anything else a failure
 (the traceback is on stderr).
@@ -54,7 +56,7 @@ DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "ai-edge-litert", "keras", "num
 EXIT_MISSING = 3
 #: Prefix of the stderr line that names the missing modules.
 MISSING_TAG = "linksim-tflite-missing:"
-FORMATS = ("tflite-float", "tflite-dynamic-int8", "tflite-int8")
+FORMATS = ("tflite-float", "tflite-dynamic-int8", "tflite-int8", "tflite-int16x8")
 
 
 def missing_modules() -> list[str]:
@@ -68,11 +70,11 @@ def convert(model, fmt: str, calibration=None) -> bytes:
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if fmt in ("tflite-dynamic-int8", "tflite-int8"):
+    if fmt in ("tflite-dynamic-int8", "tflite-int8", "tflite-int16x8"):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if fmt == "tflite-int8":
+    if fmt in ("tflite-int8", "tflite-int16x8"):
         if calibration is None:
-            raise ValueError("tflite-int8 needs calibration data")
+            raise ValueError(f"{fmt} needs calibration data")
         cal = np.asarray(calibration, np.float32)
 
         def representative():
@@ -80,9 +82,15 @@ def convert(model, fmt: str, calibration=None) -> bytes:
                 yield [cal[i:i + 1]]
 
         converter.representative_dataset = representative
+    if fmt == "tflite-int8":
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
+    if fmt == "tflite-int16x8":
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        converter.inference_input_type = tf.int16
+        converter.inference_output_type = tf.int16
     return converter.convert()
 
 

@@ -329,13 +329,14 @@ def _dataset_stats(ds, num_delay_rows: int, max_samples: int | None):
               help="Output folder (written atomically; an earlier export there is replaced).")
 @click.option("--formats", default=None,
               help="Comma-separated subset of keras, tflite-float, tflite-dynamic-int8, "
-                   "tflite-int8, binary  [default: every format that applies]")
+                   "tflite-int8, tflite-int16x8, binary  [default: every format that applies]")
 @click.option("--data", type=click.Path(path_type=Path), default=None,
               help="Scenario YAML (its test set) or .npy of normalised CSI [N, Na, Nt, 2]: "
                    "end-to-end NMSE of each format.")
 @click.option("--calibration", type=click.Path(path_type=Path), default=None,
               help="Scenario YAML (its training set) or .npy of normalised training CSI for "
-                   "tflite-int8  [default: the --data scenario's training set]")
+                   "tflite-int8 and tflite-int16x8  [default: the --data scenario's training "
+                   "set]")
 @click.option("--num-calibration", type=click.IntRange(min=1), default=200, show_default=True,
               help="Calibration samples (the first ones).")
 @click.option("--max-samples", type=click.IntRange(min=1), default=None,

@@ -235,7 +235,8 @@ def tflite_export(tmp_path_factory):
 def test_tflite_files_sizes_and_backend(tflite_export):
     _, _, out, report = tflite_export
     rows = {r["format"]: r for r in report["rows"]}
-    assert list(rows) == ["keras", "tflite-float", "tflite-dynamic-int8", "tflite-int8"]
+    assert list(rows) == ["keras", "tflite-float", "tflite-dynamic-int8", "tflite-int8",
+                          "tflite-int16x8"]
     assert report["versions"]["tflite_worker"]["keras_backend"] == "tensorflow"
     for f, row in rows.items():
         assert (out / export.FILES[f]).stat().st_size == row["size_bytes"]
@@ -243,6 +244,7 @@ def test_tflite_files_sizes_and_backend(tflite_export):
     # int8 weights: a quarter of the float32 bytes, plus the graph (the FC is 4096 weights here).
     assert rows["tflite-dynamic-int8"]["size_bytes"] < 0.5 * rows["tflite-float"]["size_bytes"]
     assert rows["tflite-int8"]["size_bytes"] < 0.5 * rows["tflite-float"]["size_bytes"]
+    assert rows["tflite-int16x8"]["size_bytes"] < 0.5 * rows["tflite-float"]["size_bytes"]
     # The int8 input grid spans the calibration range (with 0 inside) in 255 steps.
     cal = report["calibration_data"]
     scale, _ = rows["tflite-int8"]["input_quantization"]
@@ -289,6 +291,12 @@ def test_tflite_codewords_match_the_keras_encoder_within_quantisation_tolerance(
     # The export's own interpreter run gave the same codewords.
     assert rows["tflite-int8"]["codeword_error_db"] == pytest.approx(
         export.codeword_error_db(codewords["tflite-int8"], z_ref), abs=1e-6)
+    # 16x8: int16 activations and I/O (steps 256x finer), int8 weights: the weights' rounding
+    # is what is left, far below int8's activation rounding
+    e16 = export.codeword_error_db(codewords["tflite-int16x8"], z_ref)
+    assert rows["tflite-int16x8"]["input_quantization"][0] < rows["tflite-int8"][
+        "input_quantization"][0] / 100
+    assert e16 < -30 and e16 < rows["tflite-int8"]["codeword_error_db"] - 5
 
 
 @needs_tflite
@@ -304,6 +312,7 @@ def test_end_to_end_nmse_of_each_format_next_to_the_float_encoder(tflite_export)
     assert rows["tflite-float"]["nmse_db"] == pytest.approx(ref, abs=1e-3)
     assert abs(rows["tflite-dynamic-int8"]["delta_nmse_db"]) < 0.2
     assert abs(rows["tflite-int8"]["delta_nmse_db"]) < 0.5
+    assert abs(rows["tflite-int16x8"]["delta_nmse_db"]) < 0.2
 
 
 @pytest.mark.slow

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from linksim.errors import LinksimInputError
 
-FORMATS = ("keras", "tflite-float", "tflite-dynamic-int8", "tflite-int8", "binary")
-TFLITE_FORMATS = ("tflite-float", "tflite-dynamic-int8", "tflite-int8")
+FORMATS = ("keras", "tflite-float", "tflite-dynamic-int8", "tflite-int8", "tflite-int16x8",
+           "binary")
+TFLITE_FORMATS = ("tflite-float", "tflite-dynamic-int8", "tflite-int8", "tflite-int16x8")
+#: The full-integer formats: their activation ranges are calibrated on training CSI.
+CALIBRATED_FORMATS = ("tflite-int8", "tflite-int16x8")
 FILES = {"keras": "encoder.keras", "tflite-float": "encoder_float32.tflite",
          "tflite-dynamic-int8": "encoder_dynamic_int8.tflite",
-         "tflite-int8": "encoder_int8.tflite", "binary": "encoder_binary.npz"}
+         "tflite-int8": "encoder_int8.tflite", "tflite-int16x8": "encoder_int16x8.tflite",
+         "binary": "encoder_binary.npz"}
 
 
 def deployable_encoder(codec):

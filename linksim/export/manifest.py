@@ -12,7 +12,13 @@ import numpy as np
 
 from linksim.errors import LinksimInputError
 from linksim.export.binary import load_binary_encoder, save_binary_encoder
-from linksim.export.formats import FILES, TFLITE_FORMATS, deployable_encoder, parse_formats
+from linksim.export.formats import (
+    CALIBRATED_FORMATS,
+    FILES,
+    TFLITE_FORMATS,
+    deployable_encoder,
+    parse_formats,
+)
 from linksim.export.measure import (
     codeword_error_db,
     keras_codewords,
@@ -53,7 +59,8 @@ def export_codec(model_dir: str | os.PathLike, out_dir: str | os.PathLike,
     data : path, optional
         Scenario (its test set) or ``.npy`` of normalised CSI: the end-to-end NMSE per format.
     calibration : path, optional
-        Scenario (its training set) or ``.npy`` of normalised training CSI for ``tflite-int8``;
+        Scenario (its training set) or ``.npy`` of normalised training CSI for ``tflite-int8``
+        and ``tflite-int16x8``;
         default the training set of ``data`` when that is a scenario.
     num_calibration : int
         Calibration samples (the first ones).
@@ -87,18 +94,20 @@ def export_codec(model_dir: str | os.PathLike, out_dir: str | os.PathLike,
     codec = Codec.load(model_dir)
     formats = parse_formats(formats if formats is None or isinstance(formats, str)
                             else ",".join(formats), codec)
-    if "tflite-int8" in formats and calibration is None:
+    calibrated = [f for f in CALIBRATED_FORMATS if f in formats]
+    if calibrated and calibration is None:
         if data is not None and Path(data).suffix.lower() in (".yaml", ".yml"):
             calibration = data
         else:
-            raise LinksimInputError("--calibration: tflite-int8 needs normalised training CSI; "
+            raise LinksimInputError(f"--calibration: {calibrated[0]} needs normalised training "
+                                    "CSI; "
                                     "give --calibration SCENARIO.yaml|CAL.npy (or --data "
                                     "SCENARIO.yaml)")
     if any(f in TFLITE_FORMATS for f in formats):
         require_tflite()
     x_test = None if data is None else load_csi(data, codec, "test", max_samples, model_dir)
     x_cal = None
-    if "tflite-int8" in formats:
+    if calibrated:
         x_cal = load_csi(calibration, codec, "train", num_calibration, model_dir)
 
     _check_out_dir(out_dir)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from linksim.errors import LinksimInputError
+from linksim.export.formats import CALIBRATED_FORMATS
 
 #: What to install for the TFLite formats.
 INSTALL_HINT = "pip install linksim[tflite]"
@@ -149,7 +150,8 @@ def convert_tflite(keras_file: str | os.PathLike, targets: dict[str, Path],
     targets : dict
         ``{format: path}`` for formats in :data:`TFLITE_FORMATS`; files written atomically.
     calibration : [N, Na, Nt, 2] float32, optional
-        Normalised training CSI, the representative data set of ``tflite-int8`` (required for it).
+        Normalised training CSI, the representative data set of ``tflite-int8`` and
+        ``tflite-int16x8`` (required for them).
     inputs : [N, Na, Nt, 2] float32, optional
         Normalised CSI to encode with every model.
     latency_runs, warmup_runs : int
@@ -175,8 +177,10 @@ def convert_tflite(keras_file: str | os.PathLike, targets: dict[str, Path],
     ExportError
         The conversion or the interpreter failed.
     """
-    if "tflite-int8" in targets and calibration is None:
-        raise LinksimInputError("tflite-int8 needs calibration data (normalised training CSI)")
+    calibrated = [f for f in CALIBRATED_FORMATS if f in targets]
+    if calibrated and calibration is None:
+        raise LinksimInputError(f"{calibrated[0]} needs calibration data (normalised training "
+                                "CSI)")
     job = {"keras_model": str(Path(keras_file).resolve()),
            "targets": {f: str(Path(p).resolve()) for f, p in targets.items()},
            "latency_runs": int(latency_runs), "warmup_runs": int(warmup_runs),
