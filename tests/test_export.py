@@ -115,7 +115,9 @@ def test_binary_format_rejected_for_a_float_codec(tmp_path, rng):
 
 def test_default_formats_and_unknown_format(rng):
     assert "binary" not in export.parse_formats(None, make_codec("csinet", rng))
-    assert export.parse_formats(None, make_codec("bacrnet", rng)) == list(export.FORMATS)
+    assert export.parse_formats(None, make_codec("bcsinet", rng)) == list(export.FORMATS)
+    assert export.parse_formats(None, make_codec("bacrnet", rng)) == [
+        f for f in export.FORMATS if f != "tflite-int16x8"]  # PReLU: no 16x8 kernel
     with pytest.raises(LinksimInputError, match="unknown format 'onnx'"):
         export.parse_formats("keras,onnx", make_codec("csinet", rng))
 
@@ -205,6 +207,22 @@ def test_cli_int8_without_calibration_and_bad_model_dir_exit_2(saved, tmp_path, 
     assert res.exit_code == 2 and "--calibration: tflite-int8 needs" in res.output
     res = invoke(tmp_path, "--out", tmp_path / "d")
     assert res.exit_code == 2 and "not a saved linksim codec" in res.output
+
+
+def test_int16x8_only_for_encoders_without_prelu(rng, tmp_path):
+    """TFLite's 16x8 mode has no PReLU kernel (TensorFlow 2.20: "Quantization to 16x8-bit not
+    yet supported for op: 'PRELU'"): ACRNet's encoder does not get the format by default, and
+    asking for it exits 2 naming --formats before any work; CsiNet gets it."""
+    acrnet = make_codec("acrnet", rng)
+    from linksim.export.formats import int16x8_blocker
+
+    assert int16x8_blocker(acrnet) == "PReLU"
+    assert "tflite-int16x8" not in export.formats.parse_formats(None, acrnet)
+    assert "tflite-int16x8" in export.formats.parse_formats(None, make_codec("csinet", rng))
+    model_dir = acrnet.save(tmp_path / "models" / "acrnet_cr4_tiny")
+    res = invoke(model_dir, "--out", tmp_path / "d", "--formats", "tflite-int16x8")
+    assert res.exit_code == 2 and "--formats: 'tflite-int16x8' cannot quantise" in res.output
+    assert not (tmp_path / "d").exists()
 
 
 # -- TensorFlow Lite (needs the tflite extra) ------------------------------------------------

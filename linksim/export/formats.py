@@ -31,16 +31,43 @@ def has_binary_layers(codec) -> bool:
     return bool(binary_layers(codec.encoder))
 
 
+def int16x8_blocker(codec) -> str | None:
+    """The class name of the first layer of the deployable encoder that TFLite's 16x8 mode
+    cannot quantise (PReLU: "Quantization to 16x8-bit not yet supported for op: 'PRELU'",
+    TensorFlow 2.20; ACRNet and BACRNet), or ``None``. Nested models included."""
+    def walk(model):
+        for layer in model.layers:
+            if hasattr(layer, "layers"):
+                found = walk(layer)
+                if found:
+                    return found
+            elif "prelu" in type(layer).__name__.lower():
+                return type(layer).__name__
+        return None
+
+    return walk(deployable_encoder(codec))
+
+
+def _applies(fmt: str, codec) -> bool:
+    if fmt == "binary":
+        return has_binary_layers(codec)
+    if fmt == "tflite-int16x8":
+        return int16x8_blocker(codec) is None
+    return True
+
+
 def parse_formats(text: str | None, codec) -> list[str]:
-    """Formats from a comma-separated list; ``None``: every format that applies to the codec.
+    """Formats from a comma-separated list; ``None``: every format that applies to the codec
+    (``binary`` only with binary layers, ``tflite-int16x8`` only without PReLU).
 
     Raises
     ------
     LinksimInputError
-        Unknown format, empty list, or ``binary`` for a codec without binary layers.
+        Unknown format, empty list, ``binary`` for a codec without binary layers, or
+        ``tflite-int16x8`` for an encoder with a layer that mode cannot quantise.
     """
     if text is None:
-        return [f for f in FORMATS if f != "binary" or has_binary_layers(codec)]
+        return [f for f in FORMATS if _applies(f, codec)]
     formats = list(dict.fromkeys(f.strip() for f in text.split(",") if f.strip()))
     if not formats:
         raise LinksimInputError(f"--formats: empty list; choose from {', '.join(FORMATS)}")
@@ -51,4 +78,8 @@ def parse_formats(text: str | None, codec) -> list[str]:
     if "binary" in formats and not has_binary_layers(codec):
         raise LinksimInputError(f"--formats: 'binary' needs a codec with binary layers (BCsiNet, "
                                 f"BACRNet); {codec.name} has none")
+    if "tflite-int16x8" in formats and int16x8_blocker(codec):
+        raise LinksimInputError(f"--formats: 'tflite-int16x8' cannot quantise {codec.name}'s "
+                                f"{int16x8_blocker(codec)} layers (TFLite's 16x8 mode has no "
+                                "kernel for them); use tflite-int8 or tflite-dynamic-int8")
     return formats
