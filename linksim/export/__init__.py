@@ -16,6 +16,7 @@ Formats (file names in :data:`FILES`):
   int8, without int8's activation rounding: on CsiNet and CRNet trained to -15.3 / -18.7 dB,
   int8 activations cost 2.8 / 11.9 dB of NMSE and 16x8 0.02 / 0.10 dB, at about 20x int8's
   latency (0.4-0.5 ms a CSI on one thread: TFLite's 16x8 kernels are its reference ones;
+  not for encoders with PReLU (ACRNet, BACRNet), which TFLite's 16x8 mode cannot quantise;
   docs/deployment.md);
 * ``binary`` (codecs with binary layers only): the 1-bit weights, ``np.packbits`` of
   ``sign(W) >= 0`` plus ``alpha`` and the float bias per binary layer, every other weight in
