@@ -63,8 +63,11 @@ def _subcarrier_terms_sf(ref: ChannelReference, idx: np.ndarray, rebuild
     ``rebuild(idx_part) -> [m, Nc, Nt]`` complex64, formed :data:`CACHE_SAMPLES` samples at a
     time: one inner product and one norm per subcarrier."""
     u2, nh = [], []
+    # consecutive samples (the usual case): slices, so that the channel rows are views
+    run = len(idx) > 0 and idx[-1] - idx[0] + 1 == len(idx)
     for s in range(0, len(idx), CACHE_SAMPLES):
-        p = idx[s:s + CACHE_SAMPLES]
+        p = (slice(idx[0] + s, idx[0] + min(s + CACHE_SAMPLES, len(idx))) if run
+             else idx[s:s + CACHE_SAMPLES])
         hh = rebuild(p)
         hv = hh.view(np.float32)
         u_re = np.einsum("bkn,bkn->bk", hv, ref._h_re[p]).astype(np.float64)
