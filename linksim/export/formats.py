@@ -32,9 +32,11 @@ def has_binary_layers(codec) -> bool:
 
 
 def int16x8_blocker(codec) -> str | None:
-    """The class name of the first layer of the deployable encoder that TFLite's 16x8 mode
-    cannot quantise (PReLU: "Quantization to 16x8-bit not yet supported for op: 'PRELU'",
-    TensorFlow 2.20; ACRNet and BACRNet), or ``None``. Nested models included."""
+    """The class name of the first layer of the encoder that TFLite's 16x8 mode cannot quantise
+    (PReLU: "Quantization to 16x8-bit not yet supported for op: 'PRELU'", TensorFlow 2.20;
+    ACRNet and BACRNet), or ``None``. Nested models included. The encoder itself is read: its
+    deployable form (:func:`deployable_encoder`) differs only in the binary FC, and building it
+    would copy the model."""
     def walk(model):
         for layer in model.layers:
             if hasattr(layer, "layers"):
@@ -45,7 +47,7 @@ def int16x8_blocker(codec) -> str | None:
                 return type(layer).__name__
         return None
 
-    return walk(deployable_encoder(codec))
+    return walk(codec.encoder)
 
 
 def _applies(fmt: str, codec) -> bool:
@@ -78,8 +80,9 @@ def parse_formats(text: str | None, codec) -> list[str]:
     if "binary" in formats and not has_binary_layers(codec):
         raise LinksimInputError(f"--formats: 'binary' needs a codec with binary layers (BCsiNet, "
                                 f"BACRNet); {codec.name} has none")
-    if "tflite-int16x8" in formats and int16x8_blocker(codec):
+    blocker = int16x8_blocker(codec) if "tflite-int16x8" in formats else None
+    if blocker:
         raise LinksimInputError(f"--formats: 'tflite-int16x8' cannot quantise {codec.name}'s "
-                                f"{int16x8_blocker(codec)} layers (TFLite's 16x8 mode has no "
+                                f"{blocker} layers (TFLite's 16x8 mode has no "
                                 "kernel for them); use tflite-int8 or tflite-dynamic-int8")
     return formats

@@ -217,7 +217,7 @@ class ChannelReference:
         self.energy_ad = np.sum(abs2(self.h_ad), axis=(1, 2), dtype=np.float64)
         self.energy = self.hn2.sum(axis=-1)
         #: [b] bool: the channel is the rebuild of its ``Na`` kept rows (no energy outside them)
-        self.exact = self.tail <= TAIL_EXACT * self.energy
+        self.exact = _rebuilt(self.tail, self.energy)
         self.p_elem = self.hn2.mean(axis=-1) / nt
         # h and -j h as real [b, Nc, 2 Nt]: Re and Im of h_hat_k^H h_k are real dot products
         self._h_re = self.h.view(np.float32)
@@ -235,7 +235,7 @@ class ChannelReference:
         h_im = (-1j * h).astype(np.complex64).view(np.float32)
         hn2 = _self_dot(h)
         return (tail, h_ad, hn2, h_im,
-                *self._subbands(h, h_ad, tail <= TAIL_EXACT * hn2.sum(axis=-1)))
+                *self._subbands(h, h_ad, _rebuilt(tail, hn2.sum(axis=-1))))
 
     def _subbands(self, h: np.ndarray, h_ad: np.ndarray, exact: np.ndarray
                   ) -> tuple[np.ndarray, ...]:
@@ -266,11 +266,16 @@ class ChannelReference:
 TAIL_EXACT = 1e-12
 
 
+def _rebuilt(tail: np.ndarray, energy: np.ndarray) -> np.ndarray:
+    """``[b]`` bool: the channel is the rebuild of its ``Na`` kept rows (energy outside them at
+    most :data:`TAIL_EXACT` of the whole)."""
+    return tail <= TAIL_EXACT * energy
+
+
 def threads() -> int:
     """Threads of the sweep's metric set: :data:`linksim.phy.transforms.FFT_WORKERS` (-1: all
     cores)."""
     import os
-
 
     if transforms.FFT_WORKERS < 0:
         return os.cpu_count() or 1
